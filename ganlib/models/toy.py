@@ -1,0 +1,58 @@
+"""Small MLPs for 1-D and 2-D toy distributions (the first chapters and the 2-D benchmark)."""
+from __future__ import annotations
+
+from typing import Optional
+
+from torch import Tensor, nn
+
+ACTIVATIONS = {"relu": lambda: nn.ReLU(), "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": lambda: nn.Tanh()}
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+def mlp(in_dim: int, out_dim: int, hidden: int, depth: int, activation: str, batchnorm: bool = False) -> nn.Sequential:
+    """``depth`` hidden layers of width ``hidden``; optional BatchNorm after each hidden linear layer."""
+    for name, value in (("in_dim", in_dim), ("out_dim", out_dim), ("hidden", hidden), ("depth", depth)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    layers, width = [], in_dim
+    for _ in range(depth):
+        layers += [nn.Linear(width, hidden)] + ([nn.BatchNorm1d(hidden)] if batchnorm else []) + [_activation(activation)]
+        width = hidden
+    layers.append(nn.Linear(width, out_dim))
+    return nn.Sequential(*layers)
+
+
+class MLPGenerator(nn.Module):
+    """z (z_dim) -> MLP -> a point in R^out_dim. WGAN-GP's toy G is 3 ReLU layers of 512 (gan_toy.py)."""
+
+    def __init__(self, z_dim: int = 2, out_dim: int = 2, hidden: int = 512, depth: int = 3,
+                 activation: str = "relu", batchnorm: bool = False, out_activation: Optional[str] = None) -> None:
+        super().__init__()
+        self.z_dim, self.out_dim = z_dim, out_dim
+        self.net = mlp(z_dim, out_dim, hidden, depth, activation, batchnorm)
+        self.out = nn.Identity() if out_activation is None else _activation(out_activation)
+
+    def forward(self, z: Tensor) -> Tensor:
+        if z.dim() != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"MLPGenerator expects z of shape (N, {self.z_dim}), got {tuple(z.shape)}")
+        return self.out(self.net(z))
+
+
+class MLPDiscriminator(nn.Module):
+    """A point -> MLP -> one raw score (a logit, or a critic value). No sigmoid: losses take logits."""
+
+    def __init__(self, in_dim: int = 2, hidden: int = 512, depth: int = 3, activation: str = "relu",
+                 batchnorm: bool = False) -> None:
+        super().__init__()
+        self.in_dim = in_dim
+        self.net = mlp(in_dim, 1, hidden, depth, activation, batchnorm)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 2 or x.shape[1] != self.in_dim:
+            raise ValueError(f"MLPDiscriminator expects inputs of shape (N, {self.in_dim}), got {tuple(x.shape)}")
+        return self.net(x)[:, 0]
