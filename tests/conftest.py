@@ -1,0 +1,23 @@
+"""Shared test settings: CPU by default, gpu-marked tests skipped unless CUDA is present."""
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("GANLIB_SCALE", "smoke")
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (run scripts/gpu_check.sh on a GPU machine)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_per_worker():
+    # pytest-xdist runs two workers on two cores; more threads each would only oversubscribe.
+    torch.set_num_threads(1)
+    yield

@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+import ganlib
+from ganlib import runtime
+
+
+def test_scale_defaults_to_small_on_cpu(monkeypatch):
+    monkeypatch.delenv("GANLIB_SCALE", raising=False)
+    monkeypatch.setenv("GANLIB_DEVICE", "cpu")
+    assert ganlib.scale() == "small"
+
+
+def test_scale_reads_env_and_picks_value(monkeypatch):
+    monkeypatch.setenv("GANLIB_SCALE", "FULL")
+    assert ganlib.scale() == "full"
+    assert ganlib.by_scale(smoke=1, small=2, full=3) == 3
+    assert ganlib.by_scale(smoke=1, small=2, full=3, current="smoke") == 1
+
+
+def test_unknown_scale_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("GANLIB_SCALE", "huge")
+    with pytest.raises(ValueError, match="smoke, small, full"):
+        ganlib.scale()
+
+
+def test_device_override_and_bad_names(monkeypatch):
+    monkeypatch.setenv("GANLIB_DEVICE", "cpu")
+    assert ganlib.device() == torch.device("cpu")
+    monkeypatch.setenv("GANLIB_DEVICE", "banana")
+    with pytest.raises(ValueError, match="GANLIB_DEVICE"):
+        ganlib.device()
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("GANLIB_DEVICE", "cuda")
+        with pytest.raises(ValueError, match="no CUDA"):
+            ganlib.device()
+
+
+def test_device_auto_is_cuda_when_available(monkeypatch):
+    monkeypatch.delenv("GANLIB_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if runtime._mps_available() else "cpu")
+    assert ganlib.device().type == expected
+
+
+def test_seed_everything_repeats_draws():
+    ganlib.seed_everything(7)
+    a = torch.randn(5)
+    ganlib.seed_everything(7)
+    assert torch.equal(a, torch.randn(5))
+    with pytest.raises(ValueError):
+        ganlib.seed_everything(-1)

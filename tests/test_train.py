@@ -1,0 +1,225 @@
+"""The training loop: exact resume, the NaN guard, atomic checkpoints, n_critic, hooks, EMA."""
+import os
+
+import pytest
+import torch
+from torch import nn
+
+import ganlib
+from ganlib import data, losses
+from ganlib.models import MLPDiscriminator, MLPGenerator
+from ganlib.train import CheckpointError, DivergenceError, Hook, Trainer, WeightClip, load_checkpoint
+
+
+def make_trainer(tmp_path=None, seed=0, **kwargs):
+    ganlib.seed_everything(seed)
+    mix = data.toy("ring")
+    G = MLPGenerator(z_dim=2, hidden=16, depth=2, batchnorm=True)
+    D = MLPDiscriminator(hidden=16, depth=2)
+    defaults = dict(d_loss=lambda r, f: losses.discriminator_bce(r, f, losses.soft_noisy_labels(len(r), True),
+                                                                   losses.soft_noisy_labels(len(f), False)),
+                    g_loss=losses.generator_nonsaturating,
+                    d_penalty=lambda D, real, fake, y: 0.1 * losses.gradient_penalty(D, real, fake),
+                    ema_decay=0.9, n_critic=2, log_every=3, progress=False, device=torch.device("cpu"))
+    defaults.update(kwargs)
+    if tmp_path is not None:
+        defaults["checkpoint_path"] = tmp_path / "ckpt.pt"
+    return Trainer(G, D, data.SamplerSource(mix.sample, 32, seed=seed), **defaults)
+
+
+def params(module):
+    return torch.cat([p.detach().flatten() for p in module.parameters()])
+
+
+def test_resumed_run_matches_uninterrupted_run(tmp_path):
+    straight = make_trainer()
+    straight.fit(12)
+
+    first = make_trainer(tmp_path)
+    first.fit(5)
+    torch.randn(100)  # disturb the global RNG: resume must restore it
+    resumed = make_trainer(tmp_path, seed=123)  # different init, different data seed object
+    resumed.data = first.data
+    resumed.resume(tmp_path / "ckpt.pt")
+    resumed.fit(12)
+
+    assert resumed.step == straight.step == 12
+    assert torch.equal(params(resumed.G), params(straight.G))
+    assert torch.equal(params(resumed.D), params(straight.D))
+    assert torch.equal(params(resumed.G_ema), params(straight.G_ema))
+    # The interrupted run also logged its last step (5); every step both runs logged agrees exactly.
+    logged = dict(zip(resumed.history["step"], resumed.history["g_loss"]))
+    assert set(straight.history["step"]) <= set(logged)
+    assert all(logged[s] == v for s, v in zip(straight.history["step"], straight.history["g_loss"]))
+
+
+def test_nan_guard_names_step_and_keeps_last_good_checkpoint(tmp_path):
+    calls = {"n": 0}
+
+    def d_loss(real, fake):
+        calls["n"] += 1
+        loss = losses.discriminator_bce(real, fake)
+        return loss * float("nan") if calls["n"] > 6 else loss  # 2 critic steps per step: NaN at step 3
+
+    trainer = make_trainer(tmp_path, d_loss=d_loss, checkpoint_every=1)
+    with pytest.raises(DivergenceError, match=r"discriminator loss became nan at step 3.*ckpt.pt \(step 3\)"):
+        trainer.fit(10)
+    state = load_checkpoint(tmp_path / "ckpt.pt")
+    assert state["step"] == 3
+    assert all(torch.isfinite(v).all() for v in state["G"].values())
+
+
+def test_half_written_checkpoint_never_replaces_a_good_one(tmp_path, monkeypatch):
+    trainer = make_trainer(tmp_path)
+    trainer.fit(2)
+    path = tmp_path / "ckpt.pt"
+    good = path.read_bytes()
+
+    def crash_midway(obj, fh, *args, **kwargs):
+        fh.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash_midway)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.fit(4)
+    assert path.read_bytes() == good
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.pt"]  # no temporary file left behind
+
+
+def test_truncated_and_foreign_checkpoints_are_clear_errors(tmp_path):
+    trainer = make_trainer(tmp_path)
+    trainer.fit(1)
+    path = tmp_path / "ckpt.pt"
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(CheckpointError, match="truncated"):
+        make_trainer().resume(truncated)
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a ganlib-checkpoint"):
+        make_trainer().resume(tmp_path / "other.pt")
+    bigger = make_trainer()
+    bigger.G = MLPGenerator(z_dim=2, hidden=32, depth=2, batchnorm=True)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        bigger.resume(path)
+    other_kind = make_trainer()
+    other_kind.D = nn.Sequential(nn.Linear(2, 1))
+    with pytest.raises(CheckpointError, match="holds a MLPDiscriminator"):
+        other_kind.resume(path)
+    with pytest.raises(FileNotFoundError):
+        make_trainer().resume(tmp_path / "missing.pt")
+
+
+class Counter(Hook):
+    def __init__(self):
+        self.d_steps, self.starts, self.value = 0, [], 0
+
+    def on_step_start(self, trainer, step):
+        self.starts.append(step)
+
+    def on_d_step_end(self, trainer):
+        self.d_steps += 1
+
+    def state_dict(self):
+        return {"d_steps": self.d_steps}
+
+    def load_state_dict(self, state):
+        self.d_steps = state["d_steps"]
+
+
+def test_n_critic_schedule_and_hooks():
+    counter = Counter()
+    trainer = make_trainer(n_critic=lambda step: 3 if step == 0 else 1, hooks=[counter])
+    trainer.fit(4)
+    assert counter.starts == [0, 1, 2, 3]
+    assert counter.d_steps == trainer.d_steps == 3 + 1 + 1 + 1
+    assert trainer.batches_drawn == 6
+    with pytest.raises(ValueError, match="n_critic"):
+        make_trainer(n_critic=0)
+
+
+def test_lazy_penalty_runs_every_k_d_steps_scaled_by_k():
+    seen = []
+
+    def penalty(D, real, fake, y):
+        seen.append(1)
+        return torch.zeros((), requires_grad=True)
+
+    make_trainer(d_penalty=penalty, d_penalty_every=4, n_critic=1).fit(12)
+    assert len(seen) == 3
+
+
+def test_weight_clip_hook_keeps_critic_in_bounds():
+    trainer = make_trainer(d_loss=losses.critic_wasserstein, g_loss=losses.generator_wasserstein,
+                           d_penalty=None, hooks=[WeightClip(0.01)], lr=1e-2)
+    trainer.fit(5)
+    assert all(p.abs().max() <= 0.01 + 1e-9 for p in trainer.D.parameters())
+
+
+def test_ema_after_one_step_is_the_convex_combination():
+    trainer = make_trainer(ema_decay=0.75, n_critic=1, d_penalty=None)
+    before = params(trainer.G).clone()
+    trainer.fit(1)
+    after = params(trainer.G)
+    assert torch.allclose(params(trainer.G_ema), 0.75 * before + 0.25 * after, atol=1e-7)
+
+
+class LabelledG(nn.Module):
+    z_dim = 2
+
+    def __init__(self):
+        super().__init__()
+        self.lin, self.seen = nn.Linear(2 + 3, 4), []
+
+    def forward(self, z, y):
+        self.seen.append(y.clone())
+        return self.lin(torch.cat([z, nn.functional.one_hot(y, 3).float()], 1))
+
+
+class LabelledD(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4 + 3, 1)
+
+    def forward(self, x, y):
+        return self.lin(torch.cat([x, nn.functional.one_hot(y, 3).float()], 1))[:, 0]
+
+
+def test_conditional_batches_reach_both_networks():
+    x, y = torch.randn(30, 4), torch.arange(30) % 3
+    G, D = LabelledG(), LabelledD()
+    Trainer(G, D, data.TensorSource(x, y, batch_size=6), d_loss=losses.discriminator_bce,
+            g_loss=losses.generator_nonsaturating, progress=False, device=torch.device("cpu")).fit(3)
+    assert all(len(labels) == 6 and labels.max() < 3 for labels in G.seen)
+
+
+def test_reset_optimizers_forgets_adam_state():
+    trainer = make_trainer()
+    trainer.fit(2)
+    assert trainer.g_opt.state
+    lr = trainer.g_opt.param_groups[0]["lr"]
+    trainer.reset_optimizers()
+    assert not trainer.g_opt.state and trainer.g_opt.param_groups[0]["lr"] == lr
+
+
+def test_history_is_logged_and_bad_arguments_are_clear():
+    trainer = make_trainer()
+    history = trainer.fit(7)
+    assert history["step"] == [1, 3, 6, 7]
+    assert {"d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm", "d_penalty"} <= set(history)
+    assert all(0 <= v <= 1 for v in history["d_real"])
+    with pytest.raises(TypeError, match="batch source"):
+        Trainer(MLPGenerator(), MLPDiscriminator(), [1, 2], d_loss=losses.discriminator_bce,
+                g_loss=losses.generator_nonsaturating)
+    with pytest.raises(ValueError, match="ema_decay"):
+        make_trainer(ema_decay=1.5)
+    with pytest.raises(ValueError, match="z_dim"):
+        Trainer(nn.Linear(2, 2), MLPDiscriminator(), data.SamplerSource(data.toy("ring").sample, 4),
+                d_loss=losses.discriminator_bce, g_loss=losses.generator_nonsaturating)
+
+
+@pytest.mark.gpu
+def test_training_step_on_cuda(monkeypatch):
+    monkeypatch.setenv("GANLIB_DEVICE", "cuda")
+    trainer = make_trainer(device=ganlib.device())
+    trainer.fit(3)
+    assert next(trainer.G.parameters()).is_cuda and trainer.step == 3
