@@ -1,0 +1,221 @@
+"""StyleGAN pieces checked against their definitions (Karras et al. 2019): AdaIN statistics, truncation,
+style mixing, noise, R1 and a short end-to-end run through the Trainer."""
+import math
+
+import pytest
+import torch
+
+from ganlib import losses
+from ganlib.models.stylegan import (AdaIN, MappingNetwork, StyleDiscriminator, StyleGenerator, adain, mix_grid,
+                                    r1_regularizer, style_mixing, truncate)
+from ganlib.train import Trainer
+
+DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device")])]
+
+
+def small_G(**kw) -> StyleGenerator:
+    kw = {"z_dim": 16, "w_dim": 16, "mapping_depth": 2, "resolution": 16, "fmap_base": 128, "fmap_max": 8, **kw}
+    return StyleGenerator(**kw)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_adain_output_has_the_styles_mean_and_std(device):
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(3, 5, 8, 8, generator=g) * 4 + 2).to(device)
+    y_s, y_b = torch.randn(3, 5, generator=g).to(device), torch.randn(3, 5, generator=g).to(device)
+    out = adain(x, y_s, y_b)
+    mean, std = out.mean(dim=(2, 3)), out.std(dim=(2, 3), unbiased=False)
+    torch.testing.assert_close(mean, y_b, atol=1e-5, rtol=0)
+    torch.testing.assert_close(std, (y_s + 1).abs(), atol=1e-4, rtol=1e-4)
+
+
+def test_adain_module_applies_the_affine_map_of_w():
+    torch.manual_seed(0)
+    layer = AdaIN(channels=4, w_dim=6)
+    with torch.no_grad():
+        layer.style.bias.normal_()
+    x, w = torch.randn(2, 4, 5, 5) * 3 - 1, torch.randn(2, 6)
+    y = layer.style(w)  # the independent route: y = A(w), then the statistics must be (y_s + 1, y_b)
+    out = layer(x, w)
+    torch.testing.assert_close(out.mean(dim=(2, 3)), y[:, 4:], atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.std(dim=(2, 3), unbiased=False), (y[:, :4] + 1).abs(), atol=1e-4, rtol=1e-4)
+
+
+def test_mapping_uses_lr_multiplier_and_pixel_norm():
+    m = MappingNetwork(z_dim=8, w_dim=8, depth=3)
+    assert len(m.layers) == 3
+    for layer in m.layers:
+        assert layer.lr_mul == 0.01
+        assert abs(layer.weight.std().item() - 100.0) < 30.0  # stored as N(0, 1/lr_mul^2)
+    z = torch.randn(4, 8)
+    torch.testing.assert_close(m(z), m(z * 7.0))  # pixel norm on z: only the direction of z matters
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_truncation_psi_one_is_identity_and_psi_zero_gives_w_avg(device):
+    torch.manual_seed(0)
+    G = small_G().to(device).eval()
+    G.w_avg.copy_(torch.randn(G.w_dim))
+    z = torch.randn(4, G.z_dim, device=device)
+    ws = G.broadcast(G.mapping(z))
+    torch.testing.assert_close(truncate(ws, G.w_avg, 1.0), ws)
+    torch.testing.assert_close(truncate(ws, G.w_avg, 0.0), G.w_avg.expand_as(ws))
+    torch.testing.assert_close(truncate(ws, G.w_avg, 0.5), (ws + G.w_avg) / 2)
+    with torch.no_grad():
+        for p in G.synthesis.parameters():  # nonzero noise weights: const noise must then be what fixes the output
+            p.add_(0.1 * torch.randn_like(p))
+        same = G(z, psi=0.0, noise_mode="const")
+        torch.testing.assert_close(G(z, psi=1.0, noise_mode="const"), G.synthesis(ws, noise_mode="const"))
+    for i in range(1, 4):  # four different latents, one image
+        torch.testing.assert_close(same[i], same[0])
+
+
+def test_only_layers_before_the_cutoff_are_truncated():
+    torch.manual_seed(0)
+    ws, w_avg = torch.randn(3, 6, 4), torch.randn(4)
+    out = truncate(ws, w_avg, psi=0.3, cutoff=2)
+    torch.testing.assert_close(out[:, :2], w_avg + 0.3 * (ws[:, :2] - w_avg))
+    torch.testing.assert_close(out[:, 2:], ws[:, 2:])
+    with pytest.raises(ValueError, match="cutoff"):
+        truncate(ws, w_avg, 0.5, cutoff=7)
+
+
+def test_style_mixing_probability_zero_uses_w1_everywhere():
+    ws1, ws2 = torch.randn(5, 8, 3), torch.randn(5, 8, 3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        out, crossover = style_mixing(ws1, ws2, prob=0.0, generator=g)
+        assert crossover == 8
+        assert torch.equal(out, ws1)
+
+
+def test_style_mixing_crossover_lies_in_one_to_num_layers_and_splits_there():
+    ws1, ws2 = torch.zeros(2, 8, 3), torch.ones(2, 8, 3)
+    g = torch.Generator().manual_seed(0)
+    seen = set()
+    for _ in range(300):
+        out, c = style_mixing(ws1, ws2, prob=1.0, generator=g)
+        assert 1 <= c < 8
+        seen.add(c)
+        assert torch.equal(out[:, :c], ws1[:, :c]) and torch.equal(out[:, c:], ws2[:, c:])
+    assert seen == set(range(1, 8))  # every legal crossover occurs (300 draws of 7 values)
+
+
+def test_style_mixing_rate_matches_probability():
+    ws1, ws2 = torch.zeros(1, 8, 2), torch.ones(1, 8, 2)
+    g = torch.Generator().manual_seed(1)
+    mixed = sum(style_mixing(ws1, ws2, 0.9, g)[1] < 8 for _ in range(2000))
+    assert abs(mixed / 2000 - 0.9) < 4 * math.sqrt(0.9 * 0.1 / 2000)
+
+
+def test_generator_mixes_only_in_training_mode_and_tracks_w_avg():
+    torch.manual_seed(0)
+    G = small_G(style_mixing_prob=1.0)
+    z = torch.randn(6, G.z_dim)
+    G.train()
+    G(z)
+    assert 1 <= G.last_crossover < G.num_layers
+    expected = (1 - G.w_avg_beta) * G.mapping(z).mean(0)  # one EMA step from w_avg = 0
+    torch.testing.assert_close(G.w_avg, expected.detach())
+    G.eval()
+    before = G.w_avg.clone()
+    G(z)
+    assert torch.equal(G.w_avg, before)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_noise_weight_zero_makes_output_deterministic(device):
+    torch.manual_seed(0)
+    G = small_G().to(device).eval()
+    z = torch.randn(3, G.z_dim, device=device)
+    with torch.no_grad():
+        assert all(layer.noise.weight.abs().sum() == 0 for layer in G.synthesis.layers)  # init is 0
+        torch.testing.assert_close(G(z), G(z))  # fresh random noise each call, no effect
+        G.synthesis.layers[3].noise.weight.fill_(0.5)
+        assert not torch.allclose(G(z), G(z))  # the control: with a nonzero weight, noise changes the image
+        torch.testing.assert_close(G(z, noise_mode="const"), G(z, noise_mode="const"))
+
+
+def test_noise_list_overrides_per_layer():
+    torch.manual_seed(0)
+    G = small_G().eval()
+    with torch.no_grad():
+        for layer in G.synthesis.layers:
+            layer.noise.weight.fill_(0.3)
+        z = torch.randn(2, G.z_dim)
+        noise = G.synthesis.make_noise(2, "random")
+        noise_off_5 = list(noise)
+        noise_off_5[5] = torch.zeros_like(noise[5])
+        a, b = G(z, noise=noise), G(z, noise=noise)
+        torch.testing.assert_close(a, b)
+        assert not torch.allclose(a, G(z, noise=noise_off_5))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_r1_of_linear_discriminator_is_half_gamma_norm_w_squared(device):
+    torch.manual_seed(0)
+    w = torch.randn(3 * 4 * 4, device=device)
+
+    def D(x):
+        return x.flatten(1) @ w + 0.7
+
+    real = torch.randn(5, 3, 4, 4, device=device)
+    for gamma in (0.5, 10.0):
+        penalty = r1_regularizer(gamma)(D, real, torch.randn_like(real), None)
+        torch.testing.assert_close(penalty, gamma / 2 * w.pow(2).sum())
+
+
+def test_r1_rejects_negative_gamma():
+    with pytest.raises(ValueError, match="gamma"):
+        r1_regularizer(-1.0)
+
+
+def test_shapes_layers_and_errors():
+    G = small_G()
+    assert G.num_layers == 2 * int(math.log2(16)) - 2  # two layers per resolution 4..16
+    assert torch.equal(G.synthesis.const.detach(), torch.ones_like(G.synthesis.const))  # official init
+    D = StyleDiscriminator(resolution=16, fmap_base=128, fmap_max=8)
+    x = G(torch.randn(4, 16))
+    assert x.shape == (4, 3, 16, 16) and D(x).shape == (4,)
+    with pytest.raises(ValueError, match="expects images"):
+        D(torch.randn(4, 1, 16, 16))
+    with pytest.raises(ValueError, match="z must have shape"):
+        G(torch.randn(4, 3))
+    with pytest.raises(ValueError, match="power of two"):
+        StyleGenerator(resolution=24)
+    with pytest.raises(ValueError, match="noise mode"):
+        G(torch.randn(4, 16), noise_mode="loud")
+
+
+def test_mix_grid_row_source_controls_layers_before_crossover():
+    torch.manual_seed(0)
+    G = small_G().eval()
+    zr, zc = torch.randn(2, G.z_dim), torch.randn(3, G.z_dim)
+    grid = mix_grid(G, zr, zc, crossover=G.num_layers)  # everything from the rows
+    torch.testing.assert_close(grid[1, 0], grid[1, 2])
+    torch.testing.assert_close(grid[1, 0], G(zr[1:2], noise_mode="const")[0])
+    grid0 = mix_grid(G, zr, zc, crossover=0)  # everything from the columns
+    torch.testing.assert_close(grid0[0, 2], G(zc[2:3], noise_mode="const")[0])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_trains_through_trainer_with_lazy_r1_and_ema(device):
+    torch.manual_seed(0)
+    G = small_G(resolution=8)
+    D = StyleDiscriminator(resolution=8, fmap_base=64, fmap_max=8)
+
+    class Data:
+        def batch(self, i):
+            return torch.rand(8, 3, 8, 8, generator=torch.Generator().manual_seed(i)) * 2 - 1
+
+    trainer = Trainer(G, D, Data(), d_loss=losses.discriminator_bce, g_loss=losses.generator_nonsaturating,
+                      d_penalty=r1_regularizer(1.0), d_penalty_every=2, lr=1e-3, betas=(0.0, 0.99),
+                      ema_decay=0.9, progress=False, log_every=1, device=torch.device(device))
+    noise_before = G.synthesis.layers[2].noise.weight.detach().clone()
+    trainer.fit(4)
+    assert len(trainer.history["step"]) == 4
+    assert not torch.isnan(torch.tensor(trainer.history["d_penalty"][1]))  # penalty ran on D step 2
+    assert not torch.equal(G.synthesis.layers[2].noise.weight.detach(), noise_before)  # noise weights learn
+    assert torch.equal(trainer.G_ema.w_avg, G.w_avg) and G.w_avg.abs().sum() > 0
+    assert trainer.sample(4).shape == (4, 3, 8, 8)
