@@ -69,6 +69,37 @@ class WeightClip(Hook):
         clip_weights_(trainer.D, self.clip)
 
 
+class Evaluate(Hook):
+    """Every ``every`` steps (and after the last), call ``fn(trainer) -> {name: value}`` and keep the results
+    in ``self.records`` (``{'step': [...], name: [...]}``): e.g. modes captured or FD over training."""
+
+    def __init__(self, fn: Callable[["Trainer"], Dict[str, float]], every: int) -> None:
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.fn, self.every = fn, every
+        self.records: Dict[str, List[float]] = {"step": []}
+
+    def _record(self, trainer: "Trainer") -> None:
+        if self.records["step"] and self.records["step"][-1] == trainer.step:
+            return
+        self.records["step"].append(trainer.step)
+        for key, value in self.fn(trainer).items():
+            self.records.setdefault(key, []).append(float(value))
+
+    def on_step_end(self, trainer: "Trainer", step: int, logs: Optional[Dict[str, float]]) -> None:
+        if trainer.step % self.every == 0:
+            self._record(trainer)
+
+    def on_fit_end(self, trainer: "Trainer") -> None:
+        self._record(trainer)
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"records": self.records}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.records = {k: list(v) for k, v in state["records"].items()}
+
+
 def wgan_critic_schedule(step: int, n_critic: int = 5) -> int:
     """The official WGAN code's critic iterations: 100 for the first 25 G steps and every 500th, else n_critic."""
     return 100 if step < 25 or step % 500 == 0 else n_critic

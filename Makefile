@@ -1,0 +1,44 @@
+# The two commands of the course (see README.md):
+#   make lab    set up .venv if needed, then open the notebooks in JupyterLab
+#   make test   set up .venv if needed, then run everything CI runs (unit tests + every notebook at smoke)
+# Both are idempotent: the virtual environment is rebuilt only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# JupyterLab refuses to run as root unless told to (containers, CI); a laptop user never needs it.
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: install lab test run gpu-check clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is needed, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+lab: install
+	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/
+
+# Every unit test and every notebook (nbval, lax) at GANLIB_SCALE=smoke, two workers, one notebook per worker,
+# one thread each (two workers on two cores: more threads only fight over the cores).
+test: install
+	GANLIB_SCALE=smoke MPLBACKEND=Agg OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax -p no:cacheprovider tests notebooks
+
+# Execute every notebook headless at the current GANLIB_SCALE (default: small on CPU, full on GPU);
+# executed copies land in build/ and the stored notebooks stay stripped.
+run: install
+	@mkdir -p build
+	for nb in notebooks/*.ipynb; do \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 --output-dir build "$$nb" || exit 1; \
+	done
+
+gpu-check: install
+	bash scripts/gpu_check.sh
+
+clean:
+	rm -rf $(VENV) build .pytest_cache
