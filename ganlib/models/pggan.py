@@ -331,9 +331,16 @@ class ProgressiveSource:
 
 def make_trainer(G: PGGANGenerator, D: PGGANDiscriminator, source: Any, schedule: ProgressiveSchedule, *,
                  lr: float = 1e-3, gp_weight: float = 10.0, drift: float = 1e-3, ema_decay: Optional[float] = 0.999,
-                 hooks: Sequence[Hook] = (), **kwargs: Any) -> Trainer:
+                 gp_at: str = "full", hooks: Sequence[Hook] = (), **kwargs: Any) -> Trainer:
     """A ``Trainer`` set up as in the paper: WGAN-GP (lambda 10, target 1) + drift, Adam(lr, (0, 0.99)),
-    G EMA, and the schedule as the first hook. Extra keyword arguments go to ``Trainer``."""
+    G EMA, and the schedule as the first hook. Extra keyword arguments go to ``Trainer``.
+
+    ``gp_at="full"`` takes the gradient w.r.t. the full-size images, as the official code does (so at
+    4x4 on 32x32 images the penalty asks for gradient norm 8 w.r.t. the 4x4 pixels);
+    ``"current"`` takes it w.r.t. the images pooled to the current resolution.
+    """
+    if gp_at not in ("full", "current"):
+        raise ValueError(f"gp_at must be 'full' (official code) or 'current', got {gp_at!r}")
     from ganlib.losses import critic_wasserstein, drift_penalty, generator_wasserstein, gradient_penalty
 
     if G.n_levels != D.n_levels or G.n_levels != schedule.n_levels:
@@ -344,7 +351,11 @@ def make_trainer(G: PGGANGenerator, D: PGGANDiscriminator, source: Any, schedule
         return critic_wasserstein(real, fake) + drift * drift_penalty(real)  # Appendix A.1: eps_drift = 0.001
 
     def d_penalty(critic: nn.Module, real: Tensor, fake: Tensor, labels: Optional[Tensor]) -> Tensor:
-        return gp_weight * gradient_penalty(critic, real, fake)
+        if gp_at == "full":
+            return gp_weight * gradient_penalty(critic, real, fake)
+        full, side = real.shape[-1], critic.current_resolution
+        return gp_weight * gradient_penalty(lambda x: critic(to_full_size(x, full)), pool_to(real, full, side),
+                                            pool_to(fake, full, side))
 
     return Trainer(G, D, ProgressiveSource(source, schedule), d_loss=d_loss, g_loss=generator_wasserstein,
                    d_penalty=d_penalty, lr=lr, betas=(0.0, 0.99), ema_decay=ema_decay,

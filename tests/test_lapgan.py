@@ -1,0 +1,134 @@
+"""LapGAN: the coarse-to-fine chain against the Laplacian pyramid, what each network sees, level training."""
+import pytest
+import torch
+from torch import nn
+
+from ganlib.models.lapgan import LapGAN, level_data, make_condition, make_level_trainer, split_condition
+from ganlib.pyramid import gaussian_pyramid, laplacian_pyramid, reconstruct, upsample
+
+
+def _model(n_classes: int = 0, channels: int = 1) -> LapGAN:
+    torch.manual_seed(0)
+    return LapGAN(img_channels=channels, resolution=32, levels=3, z_dim=8, base_hidden=32, hidden=(8, 4),
+                  kernel=3, n_classes=n_classes)
+
+
+def test_sizes_and_chain_composition():
+    model = _model()
+    assert model.sizes == [8, 16, 32]
+    out = model.sample_levels(4)
+    assert [tuple(i.shape) for i in out["images"]] == [(4, 1, 8, 8), (4, 1, 16, 16), (4, 1, 32, 32)]
+    for k in range(2):
+        assert torch.equal(out["coarse"][k], upsample(out["images"][k]))              # l_k = u(I~_{k+1})
+        assert torch.equal(out["images"][k + 1], out["coarse"][k] + out["residuals"][k])  # I~_k = l_k + h~_k
+    assert model.sample(4).abs().max() <= 1
+
+
+class _Oracle(nn.Module):
+    """Returns stored real pyramid levels, to check that sampling is the pyramid's reconstruction."""
+
+    def __init__(self, value: torch.Tensor) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, noise, cond=None):
+        return self.value
+
+
+def test_chain_with_real_residuals_reconstructs_the_image():
+    model = _model(channels=3)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    pyr = laplacian_pyramid(x, 3)  # [h_32, h_16, I_8]
+    gens = [_Oracle(pyr[2]), _Oracle(pyr[1]), _Oracle(pyr[0])]
+    out = model.sample_levels(4, generators=gens)["images"][-1]
+    assert torch.allclose(out, reconstruct(pyr)) and torch.allclose(out, x, atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_level_data_is_residual_and_real_coarse(k):
+    x = torch.rand(6, 1, 32, 32) * 2 - 1
+    h, cond = level_data(x, 3, k)
+    gauss = gaussian_pyramid(x, 3)  # [I_32, I_16, I_8]
+    fine, coarse = gauss[2 - k], gauss[3 - k]
+    assert torch.equal(cond, upsample(coarse))
+    assert torch.allclose(h + cond, fine, atol=1e-6)  # what D_k sees for a real sample is the real image
+    base, labels = level_data(x, 3, 0)
+    assert torch.equal(base, gauss[2]) and labels is None
+
+
+def test_discriminator_sees_only_the_sum():
+    model = _model().eval()
+    D = model.discriminators[1]
+    h, l = torch.randn(4, 1, 16, 16), torch.randn(4, 1, 16, 16)
+    shift = torch.randn(4, 1, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(D(h, l), D(h + shift, l - shift), atol=1e-5)
+
+
+def test_generator_uses_noise_and_coarse_image():
+    model = _model()
+    G = model.generators[2]
+    noise, cond = torch.rand(4, 1, 32, 32), torch.randn(4, 1, 32, 32)
+    with torch.no_grad():
+        base = G(noise, cond)
+        assert not torch.allclose(base, G(noise * 0, cond))
+        assert not torch.allclose(base, G(noise, cond * 0))
+
+
+def test_class_conditioning_packing_and_effect():
+    model = _model(n_classes=10)
+    coarse, labels = torch.randn(5, 1, 16, 16), torch.tensor([0, 3, 9, 1, 7])
+    back, got = split_condition(make_condition(coarse, labels), 1, 10)
+    assert torch.equal(back, coarse) and torch.equal(got, labels)
+    G = model.generators[1]
+    noise = torch.rand(5, 1, 16, 16)
+    with torch.no_grad():
+        a = G(noise, make_condition(coarse, labels))
+        b = G(noise, make_condition(coarse, (labels + 1) % 10))
+    assert not torch.allclose(a, b)
+    imgs = model.sample(5, labels=labels)
+    assert imgs.shape == (5, 1, 32, 32)
+    with pytest.raises(ValueError, match="labels"):
+        model.sample(5)
+    with pytest.raises(ValueError, match="labels"):
+        model.generators[0](torch.randn(2, 8), torch.tensor([0, 10]))
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+@pytest.mark.parametrize("n_classes", [0, 10])
+def test_each_level_trains_alone(k, n_classes):
+    model = _model(n_classes=n_classes)
+    x, y = torch.rand(32, 1, 32, 32) * 2 - 1, torch.arange(32) % 10
+    before = [p.detach().clone() for p in model.generators[k].parameters()]
+    others = [p.detach().clone() for j, g in enumerate(model.generators) if j != k for p in g.parameters()]
+    trainer = make_level_trainer(model, k, x, y if n_classes else None, batch_size=8, progress=False,
+                                 device=torch.device("cpu"))
+    trainer.fit(3)
+    assert all(torch.isfinite(torch.tensor(v)).all() for v in trainer.history["d_loss"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.generators[k].parameters()))
+    after = [p for j, g in enumerate(model.generators) if j != k for p in g.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(others, after))
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="levels"):
+        LapGAN(resolution=32, levels=5)
+    with pytest.raises(ValueError, match="hidden"):
+        LapGAN(resolution=32, levels=3, hidden=(8,))
+    model = _model()
+    with pytest.raises(ValueError, match="condition"):
+        model.generators[1](torch.rand(2, 1, 16, 16), torch.randn(2, 3, 16, 16))
+    with pytest.raises(ValueError, match="noise"):
+        model.generators[1](torch.rand(2, 1, 8, 8), torch.randn(2, 1, 16, 16))
+    with pytest.raises(ValueError, match="k must be"):
+        level_data(torch.randn(2, 1, 32, 32), 3, 3)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_lapgan_on_gpu():
+    model = _model().cuda()
+    x = torch.rand(16, 1, 32, 32, device="cuda") * 2 - 1
+    for k in range(3):
+        make_level_trainer(model, k, x, batch_size=8, progress=False).fit(2)
+    assert model.sample(4).device.type == "cuda"
