@@ -132,3 +132,22 @@ def test_lapgan_on_gpu():
     for k in range(3):
         make_level_trainer(model, k, x, batch_size=8, progress=False).fit(2)
     assert model.sample(4).device.type == "cuda"
+
+
+def test_level_viewer_widget_logic():
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+    matplotlib.use("Agg")
+    from ganlib.widgets.multiscale import LapGANLevels, draw_lapgan_levels
+
+    model = _model(n_classes=10)
+    viewer = LapGANLevels(model, n=2)
+    first = viewer.out["images"][-1].clone()
+    viewer.seed.value = 5
+    assert not torch.equal(first, viewer.out["images"][-1])
+    viewer.seed.value = 0
+    assert torch.equal(first, viewer.out["images"][-1])  # the seed fully determines the samples
+    viewer.digit.value = 3
+    assert not torch.equal(first, viewer.out["images"][-1])
+    fig = draw_lapgan_levels(viewer.out, n=2)
+    assert len(fig.axes) == 2 * 7  # base + (coarse, residual, sum) x 2 levels, per row

@@ -226,3 +226,29 @@ def test_growing_run_on_gpu_matches_endpoints():
         at0 = G(z)
         G.set_stage(1, 1.0)
         assert torch.equal(at0, G(z))
+
+
+def test_fade_slider_widget_logic():
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+    matplotlib.use("Agg")
+    from ganlib.widgets.multiscale import FadeSlider, draw_fade_strip
+
+    G, _ = _nets()
+    G.set_stage(2, 1.0)
+    z = torch.randn(4, 8)
+    slider = FadeSlider(G, z, level=2, nrow=4)
+    slider.alpha.value = 0.0
+    with torch.no_grad():
+        G.set_stage(1, 1.0)
+        old = G(z)
+        G.set_stage(2, 1.0)
+        new = G(z)
+    assert torch.equal(slider.images, old)
+    slider.alpha.value = 1.0
+    assert torch.equal(slider.images, new)
+    assert G.stage == (2, 1.0)  # the widget works on a copy
+    fig = draw_fade_strip(G, 2, z[:2], alphas=(0.0, 1.0))
+    assert len(fig.axes) == 4
+    with pytest.raises(ValueError, match="level >= 1"):
+        draw_fade_strip(G, 0, z)
