@@ -219,3 +219,69 @@ def test_trains_through_trainer_with_lazy_r1_and_ema(device):
     assert not torch.equal(G.synthesis.layers[2].noise.weight.detach(), noise_before)  # noise weights learn
     assert torch.equal(trainer.G_ema.w_avg, G.w_avg) and G.w_avg.abs().sum() > 0
     assert trainer.sample(4).shape == (4, 3, 8, 8)
+
+
+# --- chapter-10 measurements and explorers ---------------------------------------------------------
+
+def test_linear_probe_recovers_linear_targets_and_not_noise():
+    from ganlib.experiments.stylegan import linear_probe
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(600, 5, generator=g)
+    a = torch.randn(5, generator=g)
+    y = x @ a + 2.0
+    assert linear_probe(x[:400], y[:400], x[400:], y[400:], categorical=False, ridge=0.0) > 0.999
+    labels = (x @ torch.randn(5, 3, generator=g)).argmax(1)  # classes with linear boundaries
+    assert linear_probe(x[:400], labels[:400], x[400:], labels[400:], categorical=True) > 0.9
+    noise = torch.randint(0, 4, (600,), generator=g)
+    assert linear_probe(x[:400], noise[:400], x[400:], noise[400:], categorical=True) < 0.4  # chance is 0.25
+
+
+def test_layer_ranges_and_transfer_scores_of_all_and_no_layers():
+    from ganlib.experiments import stylegan as lab
+    torch.manual_seed(0)
+    G = small_G(resolution=32, fmap_base=64, fmap_max=4).eval()
+    with torch.no_grad():
+        G.synthesis.const.normal_()
+    assert lab.layer_ranges(G) == {"4x4": (0, 2), "8x8": (2, 4), "16x16": (4, 6), "32x32": (6, 8)}
+    net = lab.FactorNet(width=4).eval()
+    scores = lab.style_transfer_scores(G, net, n=64, ranges={"none": (0, 0)})
+    for k in lab.FACTORS:  # every layer from B reproduces B exactly; no layer from B leaves A unchanged
+        assert scores["all"][k] == pytest.approx(1.0, abs=1e-5) or math.isnan(scores["all"][k])
+        assert scores["none"][k] == pytest.approx(0.0, abs=1e-5) or math.isnan(scores["none"][k])
+
+
+def test_noise_variation_is_zero_without_noise_and_positive_with_it():
+    from ganlib.widgets.stylegan import noise_variation
+    torch.manual_seed(0)
+    G = small_G().eval()
+    z = torch.randn(1, G.z_dim)
+    assert noise_variation(G, z, draws=4)["std"].max() == 0  # noise weights start at 0
+    with torch.no_grad():
+        for layer in G.synthesis.layers:
+            layer.noise.weight.fill_(0.5)
+    assert noise_variation(G, z, draws=4)["std"].mean() > 0
+    assert noise_variation(G, z, draws=4, enabled=[False] * G.num_layers)["std"].max() == 0
+
+
+def test_explorers_recompute_when_a_control_changes():
+    from ganlib.widgets.stylegan import NoiseExplorer, StyleMixingExplorer, TruncationExplorer
+    torch.manual_seed(0)
+    G = small_G().eval()
+    with torch.no_grad():
+        G.synthesis.const.normal_()
+        for layer in G.synthesis.layers:
+            layer.noise.weight.fill_(0.5)
+    mixer = StyleMixingExplorer(G, row_seeds=(1, 2), col_seeds=(3, 4, 5), crossover=2)
+    assert mixer.images.shape[:2] == (2, 3)
+    assert not torch.allclose(mixer.images[0, 0], mixer.images[0, 1])
+    mixer.controls["crossover"].value = G.num_layers  # all layers from the row: columns stop mattering
+    torch.testing.assert_close(mixer.images[0, 0], mixer.images[0, 2])
+    trunc = TruncationExplorer(G, seeds=range(4), psi=1.0)
+    trunc.controls["psi"].value = 0.0
+    torch.testing.assert_close(trunc.images[0], trunc.images[3])
+    noise = NoiseExplorer(G, seed=1, draws=4)
+    assert noise.std.mean() > 0
+    noise.set_layers([False] * G.num_layers)
+    assert noise.std.max() == 0
+    with pytest.raises(ValueError, match="seeds"):
+        mixer.controls["rows"].value = "1, two"

@@ -186,11 +186,15 @@ class SynthesisNetwork(nn.Module):
     """Learned constant 4x4 -> two style layers per resolution -> 1x1 toRGB at the end (Fig. 1b)."""
 
     def __init__(self, w_dim: int = 64, resolution: int = 32, img_channels: int = 3, fmap_base: int = 1024,
-                 fmap_max: int = 64) -> None:
+                 fmap_max: int = 64, const_init: str = "ones") -> None:
         super().__init__()
         log2 = _log2_resolution(resolution)
+        if const_init not in ("ones", "randn"):
+            raise ValueError(f"const_init must be 'ones' (official code) or 'randn' (rosinality), got {const_init!r}")
         ch = [_channels(2 ** r, fmap_base, fmap_max) for r in range(2, log2 + 1)]  # channels at 4, 8, ...
-        self.const = nn.Parameter(torch.ones(1, ch[0], 4, 4))  # official init: ones
+        # Official init is ones: a spatially flat start, so layout must be learned into the constant;
+        # 'randn' (rosinality's port) gives every channel a spatial pattern from step 0.
+        self.const = nn.Parameter(torch.ones(1, ch[0], 4, 4) if const_init == "ones" else torch.randn(1, ch[0], 4, 4))
         layers = [StyleLayer(ch[0], ch[0], w_dim, conv=False), StyleLayer(ch[0], ch[0], w_dim)]
         for i in range(1, len(ch)):
             layers += [StyleLayer(ch[i - 1], ch[i], w_dim, upsample=True), StyleLayer(ch[i], ch[i], w_dim)]
@@ -248,11 +252,13 @@ class StyleGenerator(nn.Module):
         fmap_base, fmap_max: feature maps per resolution = min(fmap_max, fmap_base / resolution).
         style_mixing_prob: probability of mixing two styles in a training batch (paper: 0.9).
         w_avg_beta: EMA decay of the tracked mean w used by truncation (paper: 0.995).
+        const_init: 'ones' (official) or 'randn' for the learned 4x4 input.
     """
 
     def __init__(self, z_dim: int = 64, w_dim: int = 64, mapping_depth: int = 8, mapping_width: Optional[int] = None,
                  mapping_lr_mul: float = 0.01, resolution: int = 32, img_channels: int = 3, fmap_base: int = 1024,
-                 fmap_max: int = 64, style_mixing_prob: float = 0.9, w_avg_beta: float = 0.995) -> None:
+                 fmap_max: int = 64, style_mixing_prob: float = 0.9, w_avg_beta: float = 0.995,
+                 const_init: str = "ones") -> None:
         super().__init__()
         if img_channels not in (1, 3):
             raise ValueError(f"img_channels must be 1 (grey) or 3 (RGB), got {img_channels}")
@@ -261,7 +267,7 @@ class StyleGenerator(nn.Module):
         if not 0.0 <= w_avg_beta < 1.0:
             raise ValueError(f"w_avg_beta must be in [0, 1), e.g. 0.995, got {w_avg_beta}")
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_depth, mapping_width, mapping_lr_mul)
-        self.synthesis = SynthesisNetwork(w_dim, resolution, img_channels, fmap_base, fmap_max)
+        self.synthesis = SynthesisNetwork(w_dim, resolution, img_channels, fmap_base, fmap_max, const_init)
         self.register_buffer("w_avg", torch.zeros(w_dim))
         self.z_dim, self.w_dim, self.resolution, self.img_channels = z_dim, w_dim, resolution, img_channels
         self.style_mixing_prob, self.w_avg_beta = style_mixing_prob, w_avg_beta
