@@ -74,3 +74,27 @@ def _check_levels(x: Tensor, levels: int) -> None:
     if side % (2 ** (levels - 1)):
         raise ValueError(f"a {x.shape[-2]}x{x.shape[-1]} image cannot be halved {levels - 1} times; "
                          f"use fewer levels or a size divisible by {2 ** (levels - 1)}")
+
+
+def power_spectrum(images: Tensor) -> Tensor:
+    """Mean 2-D power spectrum |FFT|^2 of images (N, C, H, W) after removing each image's mean,
+    averaged over images and channels, zero frequency centred: (H, W)."""
+    import torch
+
+    _check_images(images)
+    x = images.detach().double()
+    x = x - x.mean(dim=(-2, -1), keepdim=True)
+    power = torch.fft.fft2(x).abs().pow(2).mean(dim=(0, 1))
+    return torch.fft.fftshift(power).float()
+
+
+def nyquist_fraction(images: Tensor) -> float:
+    """Share of the (mean-removed) power at the highest frequency of either axis: the row or column of the
+    spectrum at f = 1/2 cycle per pixel. A one-pixel checkerboard puts all its power there; a 2x
+    nearest/bilinear up-sampling of anything puts (almost) none there."""
+    power = power_spectrum(images)
+    h, w = power.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"nyquist_fraction needs even sizes, got {h}x{w}")
+    nyq = power[0, :].sum() + power[:, 0].sum() - power[0, 0]  # after fftshift, index 0 holds f = -1/2
+    return float(nyq / power.sum().clamp_min(1e-30))

@@ -117,6 +117,10 @@ def test_schedule_phases_and_alpha():
     assert s.total_steps == 16
     abrupt = pggan.ProgressiveSchedule(n_levels=2, stabilize_steps=3, fade_steps=0)
     assert [abrupt.stage_at(t)[1:] for t in range(5)] == [(0, 1.0)] * 3 + [(1, 1.0)] * 2
+    branch = pggan.ProgressiveSchedule(n_levels=3, stabilize_steps=4, fade_steps=0, start_level=1, start_step=6)
+    assert [branch.stage_at(t)[1:] for t in (6, 9, 10, 20)] == [(1, 1.0), (1, 1.0), (2, 1.0), (2, 1.0)]
+    with pytest.raises(ValueError, match="before"):
+        branch.stage_at(5)
 
 
 def _trainer(seed: int = 0, path=None, every: int = 0, stab: int = 3, fade: int = 3):

@@ -57,3 +57,21 @@ def test_bad_input():
         laplacian_pyramid(torch.randn(12, 12), 2)
     with pytest.raises(ValueError, match="fit"):
         reconstruct([torch.randn(1, 1, 32, 32), torch.randn(1, 1, 8, 8)])
+
+
+def test_power_spectrum_and_nyquist_fraction():
+    from ganlib.pyramid import nyquist_fraction, power_spectrum
+
+    i = torch.arange(8)
+    checker = ((i[:, None] + i[None, :]) % 2 * 2 - 1).float().view(1, 1, 8, 8)
+    assert nyquist_fraction(checker) == pytest.approx(1.0)
+    stripes = (i % 2 * 2 - 1).float().view(1, 1, 1, 8).expand(1, 1, 8, 8)
+    assert nyquist_fraction(stripes) == pytest.approx(1.0)
+    smooth = upsample(torch.randn(16, 1, 4, 4))  # bilinear up-sampling leaves little at f = 1/2
+    assert nyquist_fraction(smooth) < 0.05
+    nearest = torch.randn(16, 1, 4, 4).repeat_interleave(2, -1).repeat_interleave(2, -2)
+    assert nyquist_fraction(nearest) < 1e-10  # a 2x2 box has an exact zero at f = 1/2
+    # Parseval: total power equals N * sum of squares of the mean-removed image
+    x = torch.randn(1, 1, 8, 8, dtype=torch.float64)
+    xc = x - x.mean()
+    assert power_spectrum(x).sum().item() == pytest.approx(64 * xc.pow(2).sum().item(), rel=1e-5)

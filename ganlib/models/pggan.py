@@ -250,20 +250,28 @@ def fade_reals(x: Tensor, level: int, alpha: float) -> Tensor:
 class ProgressiveSchedule(Hook):
     """Phases 4x4 stabilise, then (fade in, stabilise) for each larger resolution; the last phase is open.
 
+    ``start_level`` / ``start_step`` start the schedule later (e.g. to branch a run from a checkpoint
+    taken at the end of a phase and continue it with a different fade length).
+
     ``alpha(step) = (step - fade_start) / fade_steps`` during a fade (0 on its first step) and 1
     otherwise. ``fade_steps = 0`` switches resolutions abruptly (the ablation). On every phase change
     the trainer's optimisers are reset (the official code resets Adam whenever the integer part of
     ``lod`` changes: when a fade starts and when it ends).
     """
 
-    def __init__(self, n_levels: int, stabilize_steps: int, fade_steps: Optional[int] = None) -> None:
+    def __init__(self, n_levels: int, stabilize_steps: int, fade_steps: Optional[int] = None,
+                 start_level: int = 0, start_step: int = 0) -> None:
         fade_steps = stabilize_steps if fade_steps is None else fade_steps
         if n_levels < 1 or stabilize_steps < 1 or fade_steps < 0:
             raise ValueError(f"need n_levels >= 1, stabilize_steps >= 1, fade_steps >= 0; got {n_levels}, "
                              f"{stabilize_steps}, {fade_steps}")
+        if not 0 <= start_level < n_levels or start_step < 0:
+            raise ValueError(f"start_level must be in [0, {n_levels - 1}] and start_step >= 0, "
+                             f"got {start_level}, {start_step}")
         self.n_levels, self.stabilize_steps, self.fade_steps = n_levels, stabilize_steps, fade_steps
-        self.phases: List[Tuple[int, str, int, int]] = [(0, "stabilize", 0, stabilize_steps)]  # level, kind, start, length
-        for level in range(1, n_levels):
+        # (level, kind, first step, length); start_level/start_step let a branch of a run begin mid-way
+        self.phases: List[Tuple[int, str, int, int]] = [(start_level, "stabilize", start_step, stabilize_steps)]
+        for level in range(start_level + 1, n_levels):
             start = self.phases[-1][2] + self.phases[-1][3]
             if fade_steps:
                 self.phases.append((level, "fade", start, fade_steps))
@@ -285,7 +293,7 @@ class ProgressiveSchedule(Hook):
                 alpha = (step - start) / length if kind == "fade" else 1.0
                 # rounded to float32, the models' buffer type, so the reals and the networks blend alike
                 return index, level, float(torch.tensor(min(alpha, 1.0), dtype=torch.float32))
-        raise ValueError(f"step must be >= 0, got {step}")
+        raise ValueError(f"step {step} is before this schedule starts (step {self.phases[0][2]})")
 
     def phase_boundaries(self) -> List[Tuple[int, str, int]]:
         """[(start step, kind, resolution)], for plots."""
