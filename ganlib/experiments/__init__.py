@@ -1,0 +1,1 @@
+"""Reusable experiments: the code a benchmark and a notebook both run (one module per topic)."""

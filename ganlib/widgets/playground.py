@@ -1,0 +1,177 @@
+"""The 2-D GAN playground (chapter 05b): pick a dataset, a loss, learning rates, n_critic and tips, press
+train, and watch the samples, the discriminator's surface and the mode counter update.
+
+The logic lives in ``Playground`` and is plain Python: ``config()`` reads the controls into a
+``ToyConfig``, ``train()`` runs it and redraws every ``redraw_every`` steps. The widgets only set values
+and call ``train``; headless (CI, nbval) nothing waits for a click -- ``show_static()`` trains the
+current configuration once and draws the final figure.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional
+
+import torch
+
+from ganlib.experiments.toy import LOSS_NAMES, LOSSES, ModeTracker, ToyConfig, ToyResult, build, fixed_samples, score
+from ganlib.train import Hook
+
+DATASETS = ("ring", "grid", "ring_wgangp", "grid_wgangp")
+
+# What each loss's paper used (models.md Sec. 1.3-1.5); picking a loss loads these into the controls.
+LOSS_PRESETS: Dict[str, Dict[str, float]] = {
+    "ns": {"lr_g": 1e-3, "lr_d": 1e-3, "n_critic": 1},
+    "minimax": {"lr_g": 1e-3, "lr_d": 1e-3, "n_critic": 1},
+    "lsgan": {"lr_g": 1e-3, "lr_d": 1e-3, "n_critic": 1},
+    "wgan": {"lr_g": 5e-5, "lr_d": 5e-5, "n_critic": 5},
+    "wgan_gp": {"lr_g": 1e-4, "lr_d": 1e-4, "n_critic": 5},
+}
+
+
+def _draw(ax_pts, ax_curve, trainer, curve, title: str) -> None:
+    from ganlib.viz import plot_2d
+
+    mixture, scale = trainer.mixture, trainer.data_scale
+    real = mixture.sample(1000, torch.Generator().manual_seed(0))
+    fake = fixed_samples(trainer, 1000)
+    D = trainer.D if scale == 1.0 else None  # the surface is only meaningful in data units
+    lim = float(mixture.centers.abs().max()) * 1.3 + 4 * mixture.std
+    ax_pts.clear()
+    for cbar in list(getattr(ax_pts, "_pg_cbars", [])):
+        cbar.remove()
+    n_axes = len(ax_pts.figure.axes)
+    plot_2d(real, fake, D, None, ax=ax_pts, lim=lim, title=title)
+    ax_pts._pg_cbars = [a for a in ax_pts.figure.axes[n_axes:]]
+    ax_curve.clear()
+    if curve:
+        steps = [r["step"] for r in curve]
+        ax_curve.plot(steps, [r["modes"] for r in curve], "o-", label="modes")
+        ax_curve.set_ylim(0, mixture.num_modes + 0.5)
+        ax_curve.set_xlabel("generator step")
+        ax_curve.set_ylabel(f"modes (of {mixture.num_modes})")
+        twin = ax_curve.twinx() if not hasattr(ax_curve, "_pg_twin") else ax_curve._pg_twin
+        ax_curve._pg_twin = twin
+        twin.clear()
+        twin.plot(steps, [100 * r["hq"] for r in curve], "s--", color="tab:orange", label="HQ %")
+        twin.set_ylim(0, 100)
+        twin.set_ylabel("HQ %", color="tab:orange")
+
+
+class _Redraw(Hook):
+    def __init__(self, playground: "Playground", every: int) -> None:
+        self.pg, self.every = playground, every
+
+    def on_step_end(self, trainer, step: int, logs) -> None:
+        if (step + 1) % self.every == 0:
+            self.pg._update(trainer, final=False)
+
+
+class Playground:
+    """Controls + a figure. ``Playground().widget`` is what a notebook displays."""
+
+    def __init__(self, steps: int = 2000, redraw_every: int = 250, live: Optional[bool] = None) -> None:
+        import ipywidgets as W
+
+        from ganlib.viz import live_updates_wanted
+
+        self.live = live_updates_wanted() if live is None else live
+        self.redraw_every = redraw_every
+        style = {"description_width": "110px"}
+        self.dataset = W.Dropdown(options=DATASETS, value="ring", description="dataset", style=style)
+        self.loss = W.Dropdown(options=[(LOSS_NAMES[k], k) for k in LOSSES], value="ns", description="loss",
+                               style=style)
+        self.lr_g = W.FloatLogSlider(value=1e-3, base=10, min=-5, max=-2, step=0.25, description="lr G",
+                                     readout_format=".0e", style=style)
+        self.lr_d = W.FloatLogSlider(value=1e-3, base=10, min=-5, max=-2, step=0.25, description="lr D",
+                                     readout_format=".0e", style=style)
+        self.n_critic = W.IntSlider(value=1, min=1, max=10, description="n_critic", style=style)
+        self.steps = W.IntSlider(value=steps, min=100, max=10000, step=100, description="steps", style=style)
+        self.leaky = W.Checkbox(value=True, description="LeakyReLU in D")
+        self.ema = W.Checkbox(value=False, description="EMA of G (0.99)")
+        self.decay = W.Checkbox(value=True, description="decay lr (2nd half)")
+        self.soft = W.Checkbox(value=False, description="soft/noisy labels")
+        self.seed = W.IntText(value=0, description="seed", style=style)
+        self.button = W.Button(description="train", button_style="primary", icon="play")
+        self.status = W.HTML("press <b>train</b>")
+        self.out = W.Output()
+        self.loss.observe(self._on_loss, names="value")
+        self.button.on_click(lambda _: self.train())
+        self.result: Optional[ToyResult] = None
+        self._fig = None
+        left = W.VBox([self.dataset, self.loss, self.lr_g, self.lr_d, self.n_critic, self.steps, self.seed])
+        right = W.VBox([self.leaky, self.ema, self.decay, self.soft, self.button, self.status])
+        self.widget = W.VBox([W.HBox([left, right]), self.out])
+
+    # -- logic (testable without a front end) ------------------------------------------------------
+
+    def _on_loss(self, change) -> None:
+        preset = LOSS_PRESETS[change["new"]]
+        self.lr_g.value, self.lr_d.value, self.n_critic.value = preset["lr_g"], preset["lr_d"], preset["n_critic"]
+        self.soft.disabled = change["new"] not in ("ns", "minimax")  # soft labels only make sense for BCE
+
+    def config(self) -> ToyConfig:
+        """The controls as a ``ToyConfig``."""
+        loss = self.loss.value
+        return ToyConfig(
+            dataset=self.dataset.value, loss=loss, steps=int(self.steps.value), lr_g=float(self.lr_g.value),
+            lr_d=float(self.lr_d.value), n_critic=int(self.n_critic.value),
+            d_activation="leaky_relu" if self.leaky.value else "relu",
+            ema_decay=0.99 if self.ema.value else None, lr_decay=0.5 if self.decay.value else 0.0,
+            soft_labels=bool(self.soft.value) and loss in ("ns", "minimax"),
+            optimizer="rmsprop" if loss == "wgan" else "adam",
+            betas=(0.5, 0.9) if loss == "wgan_gp" else (0.5, 0.999), seed=int(self.seed.value))
+
+    def train(self, steps: Optional[int] = None) -> ToyResult:
+        """Train the current configuration (``steps`` overrides the slider) and update the figure and counter."""
+        import time
+
+        cfg = self.config()
+        if steps is not None:
+            cfg = cfg.replace(steps=steps)
+        self.button.disabled = True
+        self.status.value = f"training {LOSS_NAMES[cfg.loss]} on {cfg.dataset} for {cfg.steps} steps ..."
+        tracker = ModeTracker(__import__("ganlib.data", fromlist=["toy"]).toy(cfg.dataset),
+                              every=max(1, min(self.redraw_every, cfg.steps)))
+        hooks = (tracker, _Redraw(self, self.redraw_every)) if self.live else (tracker,)
+        trainer = build(cfg, hooks)
+        self._tracker = tracker
+        start = time.perf_counter()
+        try:
+            trainer.fit(cfg.steps)
+        finally:
+            self.button.disabled = False
+        stats = score(trainer, trainer.mixture)
+        self.result = ToyResult(cfg, trainer, stats, time.perf_counter() - start, tracker.rows)
+        self.status.value = self.counter_text(stats, trainer.mixture.num_modes)
+        self._update(trainer, final=True)
+        return self.result
+
+    @staticmethod
+    def counter_text(stats: Dict[str, float], num_modes: int) -> str:
+        kl = "inf" if not math.isfinite(stats["reverse_kl"]) else f"{stats['reverse_kl']:.3f}"
+        return (f"<b>{stats['modes']} / {num_modes} modes</b>, {100 * stats['hq']:.1f} % high quality, "
+                f"reverse KL {kl}")
+
+    # -- drawing -----------------------------------------------------------------------------------
+
+    def _update(self, trainer, final: bool) -> None:
+        import matplotlib.pyplot as plt
+        from IPython.display import clear_output, display
+
+        if self._fig is None:
+            self._fig, self._axes = plt.subplots(1, 2, figsize=(10, 4.2))
+            plt.close(self._fig)
+        rows = getattr(self, "_tracker", None).rows if getattr(self, "_tracker", None) else []
+        stats = score(trainer, trainer.mixture)
+        title = f"step {trainer.step}: {stats['modes']}/{trainer.mixture.num_modes} modes, {100 * stats['hq']:.0f} % HQ"
+        _draw(self._axes[0], self._axes[1], trainer, rows, title)
+        self._fig.tight_layout()
+        if self.live:
+            with self.out:
+                clear_output(wait=True)
+                display(self._fig)
+
+    def show_static(self, steps: Optional[int] = None):
+        """Headless fallback: train the current configuration once and return the final figure."""
+        self.train(steps)
+        return self._fig
