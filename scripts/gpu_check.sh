@@ -3,6 +3,7 @@
 # Needs a CUDA machine with the project installed (`make install`); takes well under 8 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # works without an install, e.g. on a bare GPU box
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 "$PY" - <<'PY'
