@@ -102,12 +102,14 @@ class _Explorer:
         return W.VBox([W.HBox(list(self.controls.values())), self.output])
 
     def show(self):
-        """The live widget in JupyterLab; headless, the static figure for the current values."""
+        """Display the widget (in a live JupyterLab session), then the static figure for the current values.
+
+        The static figure is always drawn, so CI, exported HTML and readers without a kernel see the view;
+        in JupyterLab the widget's own output area redraws when a control changes.
+        """
         if self.live:
             from IPython.display import display
             display(self.widget)
-            self.update()
-            return self.widget
         fig = self.figure()
         _plt().show()
         return fig
