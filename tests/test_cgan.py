@@ -48,13 +48,13 @@ def test_onehot_discriminator_sees_the_class_plane():
 
 
 def test_projection_discriminator_is_eq3():
-    # Miyato & Koyama 2018, eq. 3: D(x, y) - D(x, y') = <V_y - V_y', phi(x)>, phi = sum-pooled features.
+    # Miyato & Koyama 2018, eq. 3: D(x, y) - D(x, y') = <V_y - V_y', phi(x)>, phi = pooled features.
     D = ConditionalDiscriminator(4, 32, 3, 8, "projection").eval()
     with torch.no_grad():
         D.embed.weight.normal_()
     x = torch.randn(5, 3, 32, 32)
     y, y2 = torch.tensor([0, 1, 2, 3, 0]), torch.tensor([1, 2, 3, 0, 2])
-    phi = D.backbone.features(x).sum(dim=(2, 3))
+    phi = D.backbone.features(x).mean(dim=(2, 3))
     expected = ((D.embed.weight[y] - D.embed.weight[y2]) * phi).sum(1)
     torch.testing.assert_close(D(x, y) - D(x, y2), expected, rtol=1e-4, atol=1e-4)
 

@@ -7,8 +7,9 @@
 * ``'embed'``   -- a learned embedding: G sees [z, E_G(y)]; D sees one extra plane, a learned
   S x S map per class (embedding -> linear -> reshape), as many Keras/PyTorch tutorials do.
 * ``'projection'`` -- Miyato & Koyama 2018 (eq. 3): D(x, y) = psi(phi(x)) + <E_D(y), phi(x)>, with phi(x)
-  the sum-pooled conv features; their generator uses class-conditional BatchNorm (gamma_y, beta_y per
-  class; de Vries et al. 2017), and so does ours in this mode.
+  the globally pooled conv features of the same DCGAN backbone; the generator uses class-conditional
+  BatchNorm (gamma_y, beta_y per class; de Vries et al. 2017), as the paper's does. The paper's D is
+  spectrally normalised; ours keeps DCGAN's BatchNorm so the three modes differ only in the label path.
 
 All three work for any class count: 10 for MNIST, 4 for ``ganlib.data.shapes`` (its ``.labels``).
 """
@@ -117,11 +118,13 @@ class ConditionalDiscriminator(nn.Module):
             self.embed = nn.Sequential(nn.Embedding(n_classes, embed_dim), nn.Linear(embed_dim, image_size ** 2))
         if conditioning == "projection":
             c = self.backbone.feature_channels
+            del self.backbone.out
             self.psi = nn.Linear(c, 1)                  # the unconditional term psi(phi(x))
             self.embed = nn.Embedding(n_classes, c)     # V in eq. 3: one vector per class
-            bound = c ** -0.5  # same range as psi's default init, so both terms start at the same scale
-            nn.init.uniform_(self.embed.weight, -bound, bound)
-            del self.backbone.out
+            # DCGAN's N(0, 0.02) output-layer init; the default (much larger) init made D win at once.
+            for w in (self.psi.weight, self.embed.weight):
+                nn.init.normal_(w, 0.0, 0.02)
+            nn.init.zeros_(self.psi.bias)
         dcgan_init_(self.backbone)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
@@ -134,5 +137,7 @@ class ConditionalDiscriminator(nn.Module):
         if self.conditioning == "embed":
             plane = self.embed(y).view(-1, 1, s, s)
             return self.backbone.out(self.backbone.features(torch.cat([x, plane], 1))).flatten()
-        phi = self.backbone.features(x).sum(dim=(2, 3))   # global sum pooling, as in the paper's ResNets
+        # Global *mean* pooling (the paper's ResNets sum): with BatchNorm instead of spectral norm in the
+        # backbone, summing over 7x7 positions makes the logits 49x larger and D overpowers G at once.
+        phi = self.backbone.features(x).mean(dim=(2, 3))
         return self.psi(phi).flatten() + (self.embed(y) * phi).sum(dim=1)
