@@ -84,3 +84,19 @@ def test_trains_on_the_shapes_dataset():
         trainer.fit(2)
         assert torch.isfinite(torch.tensor(trainer.history["d_loss"])).all()
         assert trainer.sample(4, labels=torch.tensor([0, 1, 2, 3])).shape == (4, 3, 32, 32)
+
+
+def test_class_picker_logic_headless():
+    from ganlib.widgets.images import ClassPicker
+
+    torch.manual_seed(0)
+    G = ConditionalGenerator(4, 16, 32, 3, 8, "onehot")
+    picker = ClassPicker(G, n=4, class_names=["circle", "square", "triangle", "cross"])
+    first = picker.images.clone()
+    picker.widget()
+    picker.dropdown.value = 2
+    assert picker.label == 2 and picker.images.shape == (4, 3, 32, 32)
+    assert not torch.allclose(picker.images, first)  # same latents, new label, new images
+    picker.static_figure(per_class=2)
+    with pytest.raises(ValueError, match="label must be"):
+        picker.pick(4)

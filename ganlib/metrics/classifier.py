@@ -19,12 +19,13 @@ digit by 2 pixels, so the crop is the exact inverse (a resize would blur the str
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 from typing import Dict, Optional, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from scipy.linalg import LinAlgWarning
 from torch import Tensor, nn
 
 from ganlib.data.mnist import data_dir
@@ -142,7 +143,13 @@ def classifier_fd(fake_images: Tensor, real_images: Tensor) -> float:
     Use the same number of images on both sides as ``real_floor`` does, since the estimate is biased
     upwards for small N; 1,000 vs 1,000 is a sensible default for this 128-d space.
     """
-    return frechet_distance(features(fake_images), features(real_images))
+    fake, real = features(fake_images), features(real_images)
+    with warnings.catch_warnings():
+        # An untrained or collapsed generator gives (near-)degenerate features; scipy then warns that the
+        # product of covariances is singular. The distance is still finite and meaningful (large), so the
+        # warning would only clutter every early evaluation in a training curve.
+        warnings.simplefilter("ignore", category=LinAlgWarning)
+        return frechet_distance(fake, real)
 
 
 def real_floor(n: Optional[int] = None, size: int = 28, seed: int = 0) -> float:
