@@ -51,3 +51,10 @@ def test_train_button_trains_and_updates_the_counter(pg):
 def test_counter_text_handles_no_high_quality_samples():
     text = Playground.counter_text({"modes": 0, "hq": 0.0, "reverse_kl": float("inf")}, 8)
     assert "0 / 8 modes" in text and "inf" in text
+
+
+def test_live_redraws_during_training_do_not_break():
+    # in JupyterLab the figure is redrawn every redraw_every steps; several redraws in one run
+    pg = Playground(steps=100, redraw_every=10, live=True)
+    result = pg.train(steps=30)
+    assert result.trainer.step == 30 and len(pg._tracker.rows) == 3

@@ -36,22 +36,14 @@ def _draw(ax_pts, ax_curve, trainer, curve, title: str) -> None:
     fake = fixed_samples(trainer, 1000)
     D = trainer.D if scale == 1.0 else None  # the surface is only meaningful in data units
     lim = float(mixture.centers.abs().max()) * 1.3 + 4 * mixture.std
-    ax_pts.clear()
-    for cbar in list(getattr(ax_pts, "_pg_cbars", [])):
-        cbar.remove()
-    n_axes = len(ax_pts.figure.axes)
     plot_2d(real, fake, D, None, ax=ax_pts, lim=lim, title=title)
-    ax_pts._pg_cbars = [a for a in ax_pts.figure.axes[n_axes:]]
-    ax_curve.clear()
     if curve:
         steps = [r["step"] for r in curve]
         ax_curve.plot(steps, [r["modes"] for r in curve], "o-", label="modes")
         ax_curve.set_ylim(0, mixture.num_modes + 0.5)
         ax_curve.set_xlabel("generator step")
         ax_curve.set_ylabel(f"modes (of {mixture.num_modes})")
-        twin = ax_curve.twinx() if not hasattr(ax_curve, "_pg_twin") else ax_curve._pg_twin
-        ax_curve._pg_twin = twin
-        twin.clear()
+        twin = ax_curve.twinx()
         twin.plot(steps, [100 * r["hq"] for r in curve], "s--", color="tab:orange", label="HQ %")
         twin.set_ylim(0, 100)
         twin.set_ylabel("HQ %", color="tab:orange")
@@ -158,10 +150,12 @@ class Playground:
         import matplotlib.pyplot as plt
         from IPython.display import clear_output, display
 
-        if self._fig is None:
-            self._fig, self._axes = plt.subplots(1, 2, figsize=(10, 4.2))
+        # a fresh figure per redraw: simpler and sturdier than clearing axes that carry colorbars
+        if self._fig is not None:
             plt.close(self._fig)
-        rows = getattr(self, "_tracker", None).rows if getattr(self, "_tracker", None) else []
+        self._fig, self._axes = plt.subplots(1, 2, figsize=(10, 4.2))
+        plt.close(self._fig)  # shown through the Output widget or returned, never twice
+        rows = self._tracker.rows if getattr(self, "_tracker", None) else []
         stats = score(trainer, trainer.mixture)
         title = f"step {trainer.step}: {stats['modes']}/{trainer.mixture.num_modes} modes, {100 * stats['hq']:.0f} % HQ"
         _draw(self._axes[0], self._axes[1], trainer, rows, title)
