@@ -281,6 +281,9 @@ def test_explorers_recompute_when_a_control_changes():
     torch.testing.assert_close(trunc.images[0], trunc.images[3])
     noise = NoiseExplorer(G, seed=1, draws=4)
     assert noise.std.mean() > 0
+    before = noise.images.clone()
+    noise.button.click()  # "resample noise": new draws, same latent
+    assert not torch.allclose(before, noise.images)
     noise.set_layers([False] * G.num_layers)
     assert noise.std.max() == 0
     with pytest.raises(ValueError, match="seeds"):
