@@ -1,7 +1,7 @@
 """Stacked MNIST mode coverage: how many of the 1,000 digit triples a DCGAN draws, and how evenly.
 
     python benchmarks/stacked_mnist.py --scale smoke      # CI: checks that it runs (writes nothing)
-    nice python benchmarks/stacked_mnist.py --scale small # CPU, minutes; merges into the results JSON
+    nice python benchmarks/stacked_mnist.py --scale small # CPU, ~7 min; merges into the results JSON
     python benchmarks/stacked_mnist.py --scale full       # GPU: DCGAN and PacDCGAN2, 25,600 samples
 
 Protocol (VEEGAN / PacGAN, see benchmarks-and-metrics.md Sec. 2): each training image stacks three
@@ -12,7 +12,8 @@ KL(p_gen || uniform over 1,000) = sum p log(1000 p). A perfect sampler with 25,6
 
 Deviations from the papers, all deliberate: the digits are the 4,000 bundled training digits (not
 60,000); z ~ N(0, I) rather than U(-1, 1); the networks are ``ganlib.models.dcgan`` at 28 px.
-PacDCGAN2 (Lin et al. 2018) packs two samples into one discriminator input along the channels.
+PacDCGAN2 (Lin et al. 2018) packs two samples into one discriminator input along the channels. At
+``small`` the batch is 16 (many cheap steps on a CPU); ``full`` uses the papers' 64.
 Results go to ``benchmarks/results/stacked_mnist.json`` as {"<model>": {modes, kl, samples, steps,
 scale, seconds}}, one key per model and scale.
 """
@@ -46,7 +47,7 @@ PUBLISHED = [  # (source, model, modes, KL) -- benchmarks-and-metrics.md Sec. 2
 ]
 SETTINGS = {  # steps, batch, width, samples, models
     "smoke": dict(steps=4, batch=16, width=8, samples=512, models=("dcgan",)),
-    "small": dict(steps=1500, batch=64, width=32, samples=25_600, models=("dcgan",)),
+    "small": dict(steps=3000, batch=16, width=32, samples=25_600, models=("dcgan",)),  # CPU: many cheap steps
     "full": dict(steps=30_000, batch=64, width=64, samples=25_600, models=("dcgan", "pacdcgan2")),
 }
 
