@@ -76,4 +76,4 @@ def test_pacgan_packing_pairs_consecutive_samples():
 def test_benchmark_smoke_run_reports_modes_and_kl(model):
     result = _benchmark_module().run(model, "smoke")
     assert set(result) == {"modes", "kl", "samples", "steps", "scale", "seconds"}
-    assert 1 <= result["modes"] <= 1000 and 0 <= result["kl"] <= math.log(1000) + 1e-9 and result["steps"] == 4
+    assert 1 <= result["modes"] <= 1000 and 0 <= result["kl"] <= round(math.log(1000), 4) and result["steps"] == 4
