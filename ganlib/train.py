@@ -204,10 +204,11 @@ class Trainer:
                 record = (step + 1) % self.log_every == 0 or step == 0 or step + 1 == steps
                 logs: Dict[str, float] = {}
                 for _ in range(self._critic_iterations(step)):
-                    logs.update(self._d_step(step, record))
+                    d_logs, batch_size, conditional = self._d_step(step, record)
+                    logs.update(d_logs)
                     for hook in self.hooks:
                         hook.on_d_step_end(self)
-                logs.update(self._g_step(step, record))
+                logs.update(self._g_step(step, record, batch_size, conditional))
                 self.step += 1
                 if record:
                     logs["step"] = self.step
@@ -243,7 +244,8 @@ class Trainer:
     def _call(self, net: nn.Module, x: Tensor, y: Optional[Tensor]) -> Tensor:
         return net(x) if y is None else net(x, y)
 
-    def _d_step(self, step: int, record: bool) -> Dict[str, float]:
+    def _d_step(self, step: int, record: bool) -> Tuple[Dict[str, float], int, bool]:
+        """One D update; returns its logs, the real batch size and whether the batch had labels."""
         real, y = self._next_batch()
         with torch.no_grad():
             fake = self._call(self.G, self.latent(real.shape[0]), y)
@@ -271,14 +273,11 @@ class Trainer:
             if penalty is not None:
                 logs["d_penalty"] = penalty.item()
         self.d_opt.step()
-        return logs
+        return logs, real.shape[0], y is not None
 
-    def _g_step(self, step: int, record: bool) -> Dict[str, float]:
+    def _g_step(self, step: int, record: bool, n: int, conditional: bool) -> Dict[str, float]:
         # Labels for the fakes come from a real batch, so fake classes follow the data's class balance.
-        y = None
-        if self._conditional():
-            _, y = self._next_batch()
-        n = self._batch_size()
+        y = self._next_batch()[1] if conditional else None
         self.D.requires_grad_(False)  # G's step needs gradients w.r.t. the fakes only, not D's weights
         fake = self._call(self.G, self.latent(n), y)
         fake_out = self._call(self.D, fake, y)
@@ -292,17 +291,6 @@ class Trainer:
         if self.G_ema is not None:
             self._update_ema()
         return logs
-
-    def _conditional(self) -> bool:
-        if not hasattr(self, "_is_conditional"):
-            self._is_conditional = isinstance(self.data.batch(0), (tuple, list))
-        return self._is_conditional
-
-    def _batch_size(self) -> int:
-        if not hasattr(self, "_n"):
-            first = self.data.batch(0)
-            self._n = (first[0] if isinstance(first, (tuple, list)) else first).shape[0]
-        return self._n
 
     @torch.no_grad()
     def _update_ema(self) -> None:
