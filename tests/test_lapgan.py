@@ -7,10 +7,10 @@ from ganlib.models.lapgan import LapGAN, level_data, make_condition, make_level_
 from ganlib.pyramid import gaussian_pyramid, laplacian_pyramid, reconstruct, upsample
 
 
-def _model(n_classes: int = 0, channels: int = 1) -> LapGAN:
+def _model(n_classes: int = 0, channels: int = 1, base: str = "mlp") -> LapGAN:
     torch.manual_seed(0)
-    return LapGAN(img_channels=channels, resolution=32, levels=3, z_dim=8, base_hidden=32, hidden=(8, 4),
-                  kernel=3, n_classes=n_classes)
+    return LapGAN(img_channels=channels, resolution=32, levels=3, z_dim=8, base_hidden=32 if base == "mlp" else 8,
+                  hidden=(8, 4), kernel=3, n_classes=n_classes, base=base)
 
 
 def test_sizes_and_chain_composition():
@@ -94,10 +94,10 @@ def test_class_conditioning_packing_and_effect():
         model.generators[0](torch.randn(2, 8), torch.tensor([0, 10]))
 
 
-@pytest.mark.parametrize("k", [0, 1, 2])
+@pytest.mark.parametrize("k,base", [(0, "mlp"), (0, "conv"), (1, "mlp"), (2, "mlp")])
 @pytest.mark.parametrize("n_classes", [0, 10])
-def test_each_level_trains_alone(k, n_classes):
-    model = _model(n_classes=n_classes)
+def test_each_level_trains_alone(k, base, n_classes):
+    model = _model(n_classes=n_classes, base=base)
     x, y = torch.rand(32, 1, 32, 32) * 2 - 1, torch.arange(32) % 10
     before = [p.detach().clone() for p in model.generators[k].parameters()]
     others = [p.detach().clone() for j, g in enumerate(model.generators) if j != k for p in g.parameters()]
@@ -110,7 +110,28 @@ def test_each_level_trains_alone(k, n_classes):
     assert all(torch.equal(a, b) for a, b in zip(others, after))
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_conv_base_draws_8x8_images_and_follows_labels(channels):
+    model = _model(n_classes=10, channels=channels, base="conv").eval()
+    G, D = model.generators[0], model.discriminators[0]
+    z, labels = torch.randn(6, 8), torch.tensor([0, 1, 2, 3, 4, 5])
+    with torch.no_grad():
+        x = G(z, labels)
+        assert x.shape == (6, channels, 8, 8) and x.abs().max() <= 1  # tanh output, the base image I_K
+        assert not torch.allclose(x, G(z, (labels + 1) % 10))
+        # eval mode: each sample depends on its own (z, label) only, not on the rest of the batch
+        assert torch.allclose(G(z[:2], labels[:2]), x[:2], atol=1e-6)
+        assert D(x, labels).shape == (6,)
+        assert not torch.allclose(D(x, labels), D(x, (labels + 1) % 10))
+    out = model.sample_levels(6, labels=labels)
+    assert [tuple(i.shape[-2:]) for i in out["images"]] == [(8, 8), (16, 16), (32, 32)]
+
+
 def test_bad_input():
+    with pytest.raises(ValueError, match="unknown base"):
+        LapGAN(base="resnet")
+    with pytest.raises(ValueError, match="8x8"):
+        LapGAN(resolution=64, levels=3, base="conv")  # base level would be 16x16
     with pytest.raises(ValueError, match="levels"):
         LapGAN(resolution=32, levels=5)
     with pytest.raises(ValueError, match="hidden"):

@@ -9,7 +9,7 @@ before the first convolution). Each level is trained on its own, on pyramids of 
 8 -> 16 -> 32.
 
 Following the official code (facebook/eyescream, ``train_cifar_coarse_to_fine*.lua``): the base GAN is
-an MLP, a level generator is three convolutions with ReLU, the noise is one U(-1, 1) plane, the class
+an MLP (``base='conv'`` swaps in a small DCGAN-style 8x8 GAN), a level generator is three convolutions with ReLU, the noise is one U(-1, 1) plane, the class
 (optional) enters as one more plane made by a learned Linear(n_classes -> H*W) + ReLU, and D is two
 convolutions, dropout and a linear layer. We train with Adam and the non-saturating loss instead of the
 paper's SGD with momentum schedule, and use smaller widths and kernels, to fit a CPU budget.
@@ -64,6 +64,47 @@ class BaseDiscriminator(nn.Module):
         if self.n_classes:
             h = torch.cat([h, _one_hot(labels, self.n_classes, x.shape[0])], 1)
         return self.net(h).squeeze(1)
+
+
+class ConvBaseGenerator(nn.Module):
+    """A small DCGAN-style base (Radford et al. 2016): z [+ one-hot] -> 4x4 -> transposed conv -> 8x8.
+
+    Our option, not the official code's MLP: on MNIST at equal wall-clock it gives better 8x8 thumbnails,
+    and the base level is the one that decides which digit the chain draws.
+    """
+
+    def __init__(self, z_dim: int = 100, img_channels: int = 1, size: int = 8, width: int = 32,
+                 n_classes: int = 0) -> None:
+        super().__init__()
+        if size != 8:
+            raise ValueError(f"the conv base draws 8x8 images (4x4 doubled once), got size {size}; use base='mlp'")
+        self.z_dim, self.img_channels, self.size, self.n_classes, self.width = z_dim, img_channels, size, n_classes, width
+        self.fc = nn.Sequential(nn.Linear(z_dim + n_classes, 2 * width * 16), nn.BatchNorm1d(2 * width * 16), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, img_channels, 3, padding=1), nn.Tanh())
+
+    def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        h = torch.cat([z, _one_hot(labels, self.n_classes, z.shape[0])], 1) if self.n_classes else z
+        return self.net(self.fc(h).view(-1, 2 * self.width, 4, 4))
+
+
+class ConvBaseDiscriminator(nn.Module):
+    """Conv discriminator for an 8x8 base: conv, strided conv to 4x4, linear; the class enters as a plane."""
+
+    def __init__(self, img_channels: int = 1, size: int = 8, width: int = 32, n_classes: int = 0) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        self.class_plane = _ClassPlane(n_classes, size) if n_classes else None
+        self.net = nn.Sequential(
+            nn.Conv2d(img_channels + (1 if n_classes else 0), width, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(2 * width * (size // 2) ** 2, 1))
+
+    def forward(self, x: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        if self.n_classes:
+            x = torch.cat([x, self.class_plane(_check_labels(labels, self.n_classes, x.shape[0]))], 1)
+        return self.net(x).squeeze(1)
 
 
 class _ClassPlane(nn.Module):
@@ -154,15 +195,17 @@ class LapGAN(nn.Module):
     Args:
         img_channels: 1 (MNIST) or 3.
         resolution: final size; ``levels`` sizes from resolution / 2**(levels-1) up (32 with 3 levels: 8, 16, 32).
-        z_dim, base_hidden: the base MLP GAN.
+        z_dim, base_hidden: the base GAN's latent size and width (MLP hidden units, or conv channels).
         hidden: conv width per finer level (one int, or one per level above the base).
         kernel: conv kernel size of the level networks.
         n_classes: 0 for unconditional, else class-conditional at every level.
+        base: ``'mlp'`` (the official code's base; ``base_hidden`` units) or ``'conv'`` (a small DCGAN-style
+            base at 8x8; ``base_hidden`` is its channel width).
     """
 
     def __init__(self, img_channels: int = 1, resolution: int = 32, levels: int = 3, z_dim: int = 100,
                  base_hidden: int = 512, hidden: Sequence[int] | int = (32, 16), kernel: int = 5,
-                 n_classes: int = 0) -> None:
+                 n_classes: int = 0, base: str = "mlp") -> None:
         super().__init__()
         if levels < 1 or resolution % 2 ** (levels - 1) or resolution // 2 ** (levels - 1) < 4:
             raise ValueError(f"cannot split {resolution}x{resolution} into {levels} levels of at least 4x4; "
@@ -172,11 +215,15 @@ class LapGAN(nn.Module):
         widths = [hidden] * (levels - 1) if isinstance(hidden, int) else list(hidden)
         if len(widths) != levels - 1:
             raise ValueError(f"hidden needs one width per level above the base ({levels - 1}), got {widths}")
+        bases = {"mlp": (BaseGenerator, BaseDiscriminator), "conv": (ConvBaseGenerator, ConvBaseDiscriminator)}
+        if base not in bases:
+            raise ValueError(f"unknown base {base!r}; use 'mlp' (official code) or 'conv' (8x8 DCGAN-style)")
         self.img_channels, self.resolution, self.levels, self.n_classes = img_channels, resolution, levels, n_classes
         self.sizes = [resolution // 2 ** (levels - 1 - k) for k in range(levels)]
-        self.generators = nn.ModuleList([BaseGenerator(z_dim, img_channels, self.sizes[0], base_hidden, n_classes)] + [
+        base_g, base_d = bases[base]
+        self.generators = nn.ModuleList([base_g(z_dim, img_channels, self.sizes[0], base_hidden, n_classes)] + [
             LevelGenerator(img_channels, s, w, kernel, n_classes) for s, w in zip(self.sizes[1:], widths)])
-        self.discriminators = nn.ModuleList([BaseDiscriminator(img_channels, self.sizes[0], base_hidden, n_classes)] + [
+        self.discriminators = nn.ModuleList([base_d(img_channels, self.sizes[0], base_hidden, n_classes)] + [
             LevelDiscriminator(img_channels, s, w, kernel, n_classes) for s, w in zip(self.sizes[1:], widths)])
 
     def noise(self, k: int, n: int, device: Optional[torch.device] = None,
@@ -257,9 +304,13 @@ def make_level_trainer(model: LapGAN, k: int, images: Tensor, labels: Optional[T
                    ema_decay=ema_decay, latent=latent, device=device, **kwargs)
 
 
-def _one_hot(labels: Optional[Tensor], n_classes: int, n: int) -> Tensor:
+def _check_labels(labels: Optional[Tensor], n_classes: int, n: int) -> Tensor:
     if labels is None:
         raise ValueError(f"this model is class-conditional ({n_classes} classes): pass labels")
     if labels.shape != (n,) or labels.min() < 0 or labels.max() >= n_classes:
         raise ValueError(f"labels must be (N,) = ({n},) ints in [0, {n_classes}), got shape {tuple(labels.shape)}")
-    return F.one_hot(labels.long(), n_classes).float()
+    return labels
+
+
+def _one_hot(labels: Optional[Tensor], n_classes: int, n: int) -> Tensor:
+    return F.one_hot(_check_labels(labels, n_classes, n).long(), n_classes).float()
