@@ -127,6 +127,22 @@ def test_conv_base_draws_8x8_images_and_follows_labels(channels):
     assert [tuple(i.shape[-2:]) for i in out["images"]] == [(8, 8), (16, 16), (32, 32)]
 
 
+def test_sampling_uses_and_keeps_batchnorm_statistics():
+    model = _model(base="conv")
+    model.train()
+    base = model.generators[0]
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    one = model.sample(1)  # a batch of one would fail BatchNorm in training mode
+    assert one.shape == (1, 1, 32, 32)
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())  # running stats untouched
+    assert all(g.training for g in model.generators)  # modes restored
+    g = torch.Generator().manual_seed(3)
+    a = model.sample_levels(4, generator=g)["images"][0]
+    g = torch.Generator().manual_seed(3)
+    b = model.sample_levels(8, generator=g)["images"][0][:4]
+    assert torch.allclose(a, b, atol=1e-6)  # eval-mode BatchNorm: a sample does not depend on the batch
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="unknown base"):
         LapGAN(base="resnet")

@@ -251,16 +251,23 @@ class LapGAN(nn.Module):
                              f"[0, {self.n_classes})")
         device = next(self.parameters()).device
         labels = None if labels is None else labels.to(device)
-        image = gens[0](self.noise(0, n, device, generator), labels) if self.n_classes else gens[0](
-            self.noise(0, n, device, generator))
-        out: Dict[str, List[Tensor]] = {"images": [image], "coarse": [], "residuals": []}
-        for k in range(1, self.levels):
-            coarse = upsample(image)
-            residual = gens[k](self.noise(k, n, device, generator), make_condition(coarse, labels))
-            image = coarse + residual  # eq. 3: I~_k = u(I~_{k+1}) + h~_k
-            out["coarse"].append(coarse)
-            out["residuals"].append(residual)
-            out["images"].append(image)
+        modes = [g.training for g in gens]
+        for g in gens:  # BatchNorm (conv base) must use its running statistics, and sampling must not update them
+            g.eval()
+        try:
+            image = gens[0](self.noise(0, n, device, generator), labels) if self.n_classes else gens[0](
+                self.noise(0, n, device, generator))
+            out: Dict[str, List[Tensor]] = {"images": [image], "coarse": [], "residuals": []}
+            for k in range(1, self.levels):
+                coarse = upsample(image)
+                residual = gens[k](self.noise(k, n, device, generator), make_condition(coarse, labels))
+                image = coarse + residual  # eq. 3: I~_k = u(I~_{k+1}) + h~_k
+                out["coarse"].append(coarse)
+                out["residuals"].append(residual)
+                out["images"].append(image)
+        finally:
+            for g, mode in zip(gens, modes):
+                g.train(mode)
         return out
 
     def sample(self, n: int, labels: Optional[Tensor] = None, generators: Optional[Sequence[nn.Module]] = None,
