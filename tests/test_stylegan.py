@@ -236,6 +236,25 @@ def test_linear_probe_recovers_linear_targets_and_not_noise():
     assert linear_probe(x[:400], noise[:400], x[400:], noise[400:], categorical=True) < 0.4  # chance is 0.25
 
 
+def test_effective_dimension_counts_evenly_used_directions():
+    from ganlib.experiments.stylegan import effective_dimension
+    # +-e_1 .. +-e_k in 10 dims: covariance is exactly (2/(2k-1)) I_k, so the participation ratio is exactly k
+    for k in (1, 3, 7):
+        eye = torch.eye(10)[:k]
+        x = torch.cat([eye, -eye])
+        assert effective_dimension(x) == pytest.approx(k, rel=1e-9)
+        assert effective_dimension(5 * x + 3) == pytest.approx(k, rel=1e-9)  # scale and shift do not matter
+    # two directions with variances 1 and 4: (1 + 4)^2 / (1 + 16) = 25 / 17
+    x = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0]])
+    assert effective_dimension(x) == pytest.approx(25 / 17, rel=1e-9)
+    g = torch.Generator().manual_seed(0)
+    assert effective_dimension(torch.randn(20000, 16, generator=g)) == pytest.approx(16, rel=0.03)
+    with pytest.raises(ValueError, match="zero variance"):
+        effective_dimension(torch.ones(5, 3))
+    with pytest.raises(ValueError, match="rows"):
+        effective_dimension(torch.ones(5))
+
+
 def test_layer_ranges_and_transfer_scores_of_all_and_no_layers():
     from ganlib.experiments import stylegan as lab
     torch.manual_seed(0)

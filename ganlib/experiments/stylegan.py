@@ -132,6 +132,22 @@ def linear_probe(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tenso
     return _score(pred[:, 0].float().cpu(), y_test.float().cpu(), "size")
 
 
+def effective_dimension(x: Tensor) -> float:
+    """Participation ratio (sum lambda)^2 / sum lambda^2 of the covariance eigenvalues of the rows of ``x``.
+
+    d for an isotropic cloud in d dimensions, k when the variance is spread evenly over k directions, near 1
+    when one direction dominates. Used to see how much a (random, or barely trained) mapping network
+    squeezes z: deep random LeakyReLU MLPs concentrate their outputs in a few directions.
+    """
+    if x.dim() != 2 or len(x) < 2:
+        raise ValueError(f"x must be (N >= 2, d) samples in rows, got {tuple(x.shape)}")
+    centred = (x - x.mean(0)).double()
+    eig = torch.linalg.eigvalsh(centred.T @ centred / (len(x) - 1)).clamp(min=0)
+    if eig.sum() <= 0:
+        raise ValueError("x has zero variance: every row is the same, so its dimension is undefined")
+    return float(eig.sum() ** 2 / (eig ** 2).sum())
+
+
 @torch.no_grad()
 def generate_with_latents(G: StyleGenerator, n: int, seed: int = 0, psi: float = 1.0,
                           batch_size: int = 500) -> Dict[str, Tensor]:
