@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any, Dict, Optional, TypeVar
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Optional, TypeVar
 
 import numpy as np
 import torch
@@ -98,3 +99,17 @@ def describe() -> Dict[str, str]:
     if dev.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(dev)
     return info
+
+
+@contextmanager
+def eval_mode(*modules: torch.nn.Module) -> Iterator[None]:
+    """Run a block with ``modules`` in eval mode (BatchNorm on running statistics, dropout off), then give
+    each module back the train/eval mode it had before, also when the block raises."""
+    modes = [m.training for m in modules]
+    try:
+        for m in modules:
+            m.eval()
+        yield
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)

@@ -49,3 +49,20 @@ def test_seed_everything_repeats_draws():
     assert torch.equal(a, torch.randn(5))
     with pytest.raises(ValueError):
         ganlib.seed_everything(-1)
+
+
+def test_eval_mode_switches_inside_and_restores_each_modules_own_mode():
+    bn, drop = torch.nn.BatchNorm1d(3), torch.nn.Dropout(0.5)
+    drop.eval()  # mixed modes going in: bn training, drop eval
+    x = torch.randn(8, 3) * 5 + 2
+    with runtime.eval_mode(bn, drop):
+        assert not bn.training and not drop.training
+        out = bn(x)
+    # in eval, BatchNorm uses its running statistics (initially mean 0, var 1), so it barely changes x ...
+    assert torch.allclose(out, x / (1 + bn.eps) ** 0.5, atol=1e-5)
+    assert torch.equal(bn.running_mean, torch.zeros(3))  # ... and does not update them
+    assert bn.training and not drop.training
+    with pytest.raises(RuntimeError, match="boom"):
+        with runtime.eval_mode(bn):
+            raise RuntimeError("boom")
+    assert bn.training  # restored when the block raises, too

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from ganlib.data.shapes import BACKGROUNDS, PALETTE, POSITION_RANGE, SHAPE_NAMES, SIZE_RANGE, render, sample_factors
 from ganlib.metrics.frechet import frechet_distance
 from ganlib.models.stylegan import StyleGenerator, r1_regularizer
+from ganlib.runtime import eval_mode
 
 CATEGORICAL = {"shape": len(SHAPE_NAMES), "colour": len(PALETTE), "background": len(BACKGROUNDS)}
 CONTINUOUS = {"size": SIZE_RANGE, "x": POSITION_RANGE, "y": POSITION_RANGE}
@@ -152,16 +153,13 @@ def effective_dimension(x: Tensor) -> float:
 def generate_with_latents(G: StyleGenerator, n: int, seed: int = 0, psi: float = 1.0,
                           batch_size: int = 500) -> Dict[str, Tensor]:
     """z, w and images (const noise, eval mode) for ``n`` latents drawn from ``seed``."""
-    was_training = G.training
-    G.eval()
     device = G.w_avg.device
     z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
     ws, images = [], []
-    for chunk in z.split(batch_size):
-        w = G.mapping(chunk)
-        ws.append(w)
-        images.append(G(chunk, psi=psi, noise_mode="const"))
-    G.train(was_training)
+    with eval_mode(G):
+        for chunk in z.split(batch_size):
+            ws.append(G.mapping(chunk))
+            images.append(G(chunk, psi=psi, noise_mode="const"))
     return {"z": z, "w": torch.cat(ws), "images": torch.cat(images)}
 
 
@@ -204,31 +202,29 @@ def style_transfer_scores(G: StyleGenerator, net: FactorNet, n: int = 500, seed:
     Score per factor: categorical -- P(mixed == B | A != B); continuous -- least-squares slope of
     (mixed - A) on (B - A). 0 = the range does not touch that factor, 1 = it carries it completely.
     """
-    was_training = G.training
-    G.eval()
-    device = G.w_avg.device
-    g = torch.Generator().manual_seed(seed)
-    za, zb = torch.randn(n, G.z_dim, generator=g).to(device), torch.randn(n, G.z_dim, generator=g).to(device)
-    wa, wb = G.styles(za), G.styles(zb)
-    fa = predict_factors(net, G.synthesis(wa, noise_mode="const"))
-    fb = predict_factors(net, G.synthesis(wb, noise_mode="const"))
-    ranges = dict(ranges or layer_ranges(G))
-    ranges.setdefault("all", (0, G.num_layers))
-    layer = torch.arange(G.num_layers, device=device).view(1, -1, 1)
-    scores: Dict[str, Dict[str, float]] = {}
-    for name, (start, stop) in ranges.items():
-        ws = torch.where((layer >= start) & (layer < stop), wb, wa)
-        fm = predict_factors(net, G.synthesis(ws, noise_mode="const"))
-        row = {}
-        for k in FACTORS:
-            if k in CATEGORICAL:
-                differ = fa[k] != fb[k]
-                row[k] = (fm[k][differ] == fb[k][differ]).float().mean().item() if differ.any() else float("nan")
-            else:
-                d_b, d_m = fb[k] - fa[k], fm[k] - fa[k]
-                row[k] = (d_b * d_m).sum().item() / max(d_b.pow(2).sum().item(), 1e-12)
-        scores[name] = row
-    G.train(was_training)
+    with eval_mode(G):
+        device = G.w_avg.device
+        g = torch.Generator().manual_seed(seed)
+        za, zb = torch.randn(n, G.z_dim, generator=g).to(device), torch.randn(n, G.z_dim, generator=g).to(device)
+        wa, wb = G.styles(za), G.styles(zb)
+        fa = predict_factors(net, G.synthesis(wa, noise_mode="const"))
+        fb = predict_factors(net, G.synthesis(wb, noise_mode="const"))
+        ranges = dict(ranges or layer_ranges(G))
+        ranges.setdefault("all", (0, G.num_layers))
+        layer = torch.arange(G.num_layers, device=device).view(1, -1, 1)
+        scores: Dict[str, Dict[str, float]] = {}
+        for name, (start, stop) in ranges.items():
+            ws = torch.where((layer >= start) & (layer < stop), wb, wa)
+            fm = predict_factors(net, G.synthesis(ws, noise_mode="const"))
+            row = {}
+            for k in FACTORS:
+                if k in CATEGORICAL:
+                    differ = fa[k] != fb[k]
+                    row[k] = (fm[k][differ] == fb[k][differ]).float().mean().item() if differ.any() else float("nan")
+                else:
+                    d_b, d_m = fb[k] - fa[k], fm[k] - fa[k]
+                    row[k] = (d_b * d_m).sum().item() / max(d_b.pow(2).sum().item(), 1e-12)
+            scores[name] = row
     return scores
 
 

@@ -25,7 +25,7 @@ from ganlib import losses
 from ganlib.data import SamplerSource, toy
 from ganlib.metrics import mode_stats
 from ganlib.models.toy import MLPDiscriminator, MLPGenerator
-from ganlib.runtime import seed_everything
+from ganlib.runtime import eval_mode, seed_everything
 from ganlib.train import Hook, Trainer, WeightClip, wgan_critic_schedule
 
 LOSSES = ("ns", "minimax", "wgan", "wgan_gp", "lsgan")
@@ -176,11 +176,8 @@ def fixed_samples(trainer: Trainer, n: int = 2500, seed: int = 1234, use_ema: bo
     """``n`` samples from a fixed latent draw, so scores at different steps compare like with like."""
     z = torch.randn(n, trainer.G.z_dim, generator=torch.Generator().manual_seed(seed)).to(trainer.device)
     net = trainer.G_ema if (use_ema and trainer.G_ema is not None) else trainer.G
-    was_training = net.training
-    net.eval()
-    out = net(z).cpu() / getattr(trainer, "data_scale", 1.0)
-    net.train(was_training)
-    return out
+    with eval_mode(net):
+        return net(z).cpu() / getattr(trainer, "data_scale", 1.0)
 
 
 def score(trainer: Trainer, mixture, n: int = 2500, seed: int = 1234, use_ema: bool = True) -> Dict[str, float]:

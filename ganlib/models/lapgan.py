@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlib.pyramid import laplacian_pyramid, upsample
+from ganlib.runtime import eval_mode
 
 
 class BaseGenerator(nn.Module):
@@ -251,10 +252,7 @@ class LapGAN(nn.Module):
                              f"[0, {self.n_classes})")
         device = next(self.parameters()).device
         labels = None if labels is None else labels.to(device)
-        modes = [g.training for g in gens]
-        for g in gens:  # BatchNorm (conv base) must use its running statistics, and sampling must not update them
-            g.eval()
-        try:
+        with eval_mode(*gens):  # BatchNorm (conv base) must use its running statistics, and sampling must not update them
             image = gens[0](self.noise(0, n, device, generator), labels) if self.n_classes else gens[0](
                 self.noise(0, n, device, generator))
             out: Dict[str, List[Tensor]] = {"images": [image], "coarse": [], "residuals": []}
@@ -265,9 +263,6 @@ class LapGAN(nn.Module):
                 out["coarse"].append(coarse)
                 out["residuals"].append(residual)
                 out["images"].append(image)
-        finally:
-            for g, mode in zip(gens, modes):
-                g.train(mode)
         return out
 
     def sample(self, n: int, labels: Optional[Tensor] = None, generators: Optional[Sequence[nn.Module]] = None,

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from ganlib.layers import Blur, EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, downsample2x, upsample2x
 from ganlib.losses import r1_penalty
+from ganlib.runtime import eval_mode
 
 NOISE_MODES = ("random", "const", "none")
 
@@ -389,12 +390,10 @@ def mix_grid(G: StyleGenerator, z_rows: Tensor, z_cols: Tensor, crossover: int, 
     """
     if not 0 <= crossover <= G.num_layers:
         raise ValueError(f"crossover must be in [0, {G.num_layers}], got {crossover}")
-    was_training = G.training
-    G.eval()
-    ws_r, ws_c = G.styles(z_rows, psi), G.styles(z_cols, psi)
-    r, c = len(z_rows), len(z_cols)
-    layer = torch.arange(G.num_layers, device=ws_r.device).view(1, 1, -1, 1)
-    ws = torch.where(layer < crossover, ws_r[:, None], ws_c[None, :]).reshape(r * c, G.num_layers, -1)
-    images = G.synthesis(ws, noise_mode=noise_mode)
-    G.train(was_training)
+    with eval_mode(G):
+        ws_r, ws_c = G.styles(z_rows, psi), G.styles(z_cols, psi)
+        r, c = len(z_rows), len(z_cols)
+        layer = torch.arange(G.num_layers, device=ws_r.device).view(1, 1, -1, 1)
+        ws = torch.where(layer < crossover, ws_r[:, None], ws_c[None, :]).reshape(r * c, G.num_layers, -1)
+        images = G.synthesis(ws, noise_mode=noise_mode)
     return images.view(r, c, *images.shape[1:])

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from ganlib.models.stylegan import StyleGenerator, mix_grid
+from ganlib.runtime import eval_mode
 from ganlib.viz import image_grid, live_updates_wanted
 
 
@@ -65,12 +66,10 @@ def noise_variation(G: StyleGenerator, z: Tensor, draws: int = 16, enabled: Opti
     if draws < 2:
         raise ValueError(f"need at least 2 noise draws for a standard deviation, got {draws}")
     enabled = [True] * G.num_layers if enabled is None else list(enabled)
-    was_training = G.training
-    G.eval()
-    ws = G.styles(z, psi).expand(draws, -1, -1)
-    noise = noise_for_layers(G, draws, enabled, torch.Generator().manual_seed(seed))
-    images = G.synthesis(ws, noise=noise)
-    G.train(was_training)
+    with eval_mode(G):
+        ws = G.styles(z, psi).expand(draws, -1, -1)
+        noise = noise_for_layers(G, draws, enabled, torch.Generator().manual_seed(seed))
+        images = G.synthesis(ws, noise=noise)
     return {"images": images, "std": images.std(dim=0).mean(dim=0)}
 
 
@@ -144,12 +143,9 @@ class StyleMixingExplorer(_Explorer):
         G = self.G
         self.images = mix_grid(G, _latents(G, self.row_seeds), _latents(G, self.col_seeds), self.crossover,
                                psi=c["psi"].value)
-        was_training = G.training
-        G.eval()
-        with torch.no_grad():
+        with eval_mode(G), torch.no_grad():
             self.row_images = G(_latents(G, self.row_seeds), psi=c["psi"].value, noise_mode="const")
             self.col_images = G(_latents(G, self.col_seeds), psi=c["psi"].value, noise_mode="const")
-        G.train(was_training)
 
     def figure(self):
         plt = _plt()
@@ -192,14 +188,12 @@ class TruncationExplorer(_Explorer):
     @torch.no_grad()
     def compute(self) -> None:
         G, c = self.G, self.controls
-        was_training = G.training
-        G.eval()
         z = _latents(G, self.seeds)
         self.psi, self.cutoff = c["psi"].value, c["cutoff"].value
-        self.images = G(z, psi=self.psi, cutoff=self.cutoff, noise_mode="const")
         self.psis = [1.0, 0.75, 0.5, 0.25, 0.0]
-        self.strip = torch.stack([G(z[:4], psi=p, cutoff=self.cutoff, noise_mode="const") for p in self.psis])
-        G.train(was_training)
+        with eval_mode(G):
+            self.images = G(z, psi=self.psi, cutoff=self.cutoff, noise_mode="const")
+            self.strip = torch.stack([G(z[:4], psi=p, cutoff=self.cutoff, noise_mode="const") for p in self.psis])
 
     def figure(self):
         plt = _plt()
