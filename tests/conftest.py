@@ -16,6 +16,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def device(request) -> torch.device:
+    """Run a test once on the CPU and once, gpu-marked (skipped without CUDA, see above), on CUDA."""
+    return torch.device(request.param)
+
+
 @pytest.fixture(autouse=True)
 def _one_thread_per_worker():
     # pytest-xdist runs two workers on two cores; more threads each would only oversubscribe.

@@ -8,24 +8,14 @@ from ganlib.models.dcgan import Discriminator, Generator, ladder
 SIZES = [(28, 1), (32, 1), (32, 3), (64, 3)]
 
 
-def _shapes(dev):
+def test_shapes_each_size(device):
     for size, channels in SIZES:
-        G = Generator(z_dim=16, image_size=size, channels=channels, width=8).to(dev)
-        D = Discriminator(image_size=size, channels=channels, width=8).to(dev)
-        x = G(torch.randn(5, 16, device=dev))
+        G = Generator(z_dim=16, image_size=size, channels=channels, width=8).to(device)
+        D = Discriminator(image_size=size, channels=channels, width=8).to(device)
+        x = G(torch.randn(5, 16, device=device))
         assert x.shape == (5, channels, size, size)
         assert x.abs().max() <= 1.0  # tanh output
         assert D(x).shape == (5,)
-
-
-def test_shapes_each_size():
-    _shapes(torch.device("cpu"))
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_shapes_each_size_gpu():
-    _shapes(torch.device("cuda"))
 
 
 def test_64px_matches_pytorch_examples_layout():
@@ -95,7 +85,7 @@ def test_clear_errors():
         Generator(16, 28, 1, 8)(torch.zeros(2, 10))
 
 
-def _train_two_steps(dev):
+def test_trains_with_trainer(device):
     from ganlib import losses
     from ganlib.data import TensorSource
     from ganlib.train import Trainer
@@ -103,22 +93,12 @@ def _train_two_steps(dev):
     torch.manual_seed(0)
     x = torch.rand(64, 1, 28, 28) * 2 - 1
     G, D = Generator(16, 28, 1, 8), Discriminator(28, 1, 8)
-    trainer = Trainer(G, D, TensorSource(x, batch_size=16, device=dev), d_loss=losses.discriminator_bce,
-                      g_loss=losses.generator_nonsaturating, progress=False, device=dev)
+    trainer = Trainer(G, D, TensorSource(x, batch_size=16, device=device), d_loss=losses.discriminator_bce,
+                      g_loss=losses.generator_nonsaturating, progress=False, device=device)
     before = [p.detach().clone() for p in G.parameters()]
     trainer.fit(2)
     assert all(torch.isfinite(torch.tensor(trainer.history[k])).all() for k in ("d_loss", "g_loss"))
     assert any(not torch.equal(b, p.detach()) for b, p in zip(before, G.parameters()))
-
-
-def test_trains_with_trainer():
-    _train_two_steps(torch.device("cpu"))
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_trains_with_trainer_gpu():
-    _train_two_steps(torch.device("cuda"))
 
 
 def test_slerp_endpoints_norm_and_closed_form():

@@ -10,16 +10,11 @@ from ganlib.models.stylegan import (AdaIN, MappingNetwork, StyleDiscriminator, S
                                     r1_regularizer, style_mixing, truncate)
 from ganlib.train import Trainer
 
-DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs a CUDA device")])]
-
-
 def small_G(**kw) -> StyleGenerator:
     kw = {"z_dim": 16, "w_dim": 16, "mapping_depth": 2, "resolution": 16, "fmap_base": 128, "fmap_max": 8, **kw}
     return StyleGenerator(**kw)
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_adain_output_has_the_styles_mean_and_std(device):
     g = torch.Generator().manual_seed(0)
     x = (torch.randn(3, 5, 8, 8, generator=g) * 4 + 2).to(device)
@@ -52,7 +47,6 @@ def test_mapping_uses_lr_multiplier_and_pixel_norm():
     torch.testing.assert_close(m(z), m(z * 7.0))  # pixel norm on z: only the direction of z matters
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_truncation_psi_one_is_identity_and_psi_zero_gives_w_avg(device):
     torch.manual_seed(0)
     G = small_G().to(device).eval()
@@ -124,7 +118,6 @@ def test_generator_mixes_only_in_training_mode_and_tracks_w_avg():
     assert torch.equal(G.w_avg, before)
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_noise_weight_zero_makes_output_deterministic(device):
     torch.manual_seed(0)
     G = small_G().to(device).eval()
@@ -152,7 +145,6 @@ def test_noise_list_overrides_per_layer():
         assert not torch.allclose(a, G(z, noise=noise_off_5))
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_r1_of_linear_discriminator_is_half_gamma_norm_w_squared(device):
     torch.manual_seed(0)
     w = torch.randn(3 * 4 * 4, device=device)
@@ -199,7 +191,6 @@ def test_mix_grid_row_source_controls_layers_before_crossover():
     torch.testing.assert_close(grid0[0, 2], G(zc[2:3], noise_mode="const")[0])
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_trains_through_trainer_with_lazy_r1_and_ema(device):
     torch.manual_seed(0)
     G = small_G(resolution=8)
@@ -211,7 +202,7 @@ def test_trains_through_trainer_with_lazy_r1_and_ema(device):
 
     trainer = Trainer(G, D, Data(), d_loss=losses.discriminator_bce, g_loss=losses.generator_nonsaturating,
                       d_penalty=r1_regularizer(1.0), d_penalty_every=2, lr=1e-3, betas=(0.0, 0.99),
-                      ema_decay=0.9, progress=False, log_every=1, device=torch.device(device))
+                      ema_decay=0.9, progress=False, log_every=1, device=device)
     noise_before = G.synthesis.layers[2].noise.weight.detach().clone()
     trainer.fit(4)
     assert len(trainer.history["step"]) == 4
