@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from ganlib import losses
-from ganlib.models.stylegan import (AdaIN, MappingNetwork, StyleDiscriminator, StyleGenerator, adain, mix_grid,
-                                    r1_regularizer, style_mixing, truncate)
+import torch.nn.functional as F
+
+from ganlib.models.stylegan import (AdaIN, MappingNetwork, ModulatedConv2d, StyleDiscriminator, StyleGenerator, adain,
+                                    droplet_ratio, droplet_ratios, mix_grid, r1_regularizer, style_mixing, truncate)
 from ganlib.train import Trainer
 
 def small_G(**kw) -> StyleGenerator:
@@ -210,6 +212,83 @@ def test_trains_through_trainer_with_lazy_r1_and_ema(device):
     assert not torch.equal(G.synthesis.layers[2].noise.weight.detach(), noise_before)  # noise weights learn
     assert torch.equal(trainer.G_ema.w_avg, G.w_avg) and G.w_avg.abs().sum() > 0
     assert trainer.sample(4).shape == (4, 3, 8, 8)
+
+
+def test_modulated_conv_matches_a_per_sample_conv_with_scaled_then_normalised_weights(device):
+    """StyleGAN2 eqs. 1-3 computed the slow way, one sample at a time with an ordinary conv."""
+    torch.manual_seed(0)
+    layer = ModulatedConv2d(3, 4, w_dim=5).to(device)
+    with torch.no_grad():
+        layer.style.bias.normal_()
+    x, w = torch.randn(2, 3, 6, 6, device=device), torch.randn(2, 5, device=device)
+    s = layer.style(w)
+    for i in range(2):
+        weight = layer.weight * layer.weight_scale * s[i].view(1, 3, 1, 1)          # eq. 1: w'_ijk = s_i w_ijk
+        weight = weight / weight.pow(2).sum(dim=(1, 2, 3), keepdim=True).sqrt()     # eq. 3: unit L2 norm per output
+        expected = F.conv2d(x[i:i + 1], weight, padding=1)
+        torch.testing.assert_close(layer(x, w)[i:i + 1], expected, atol=1e-5, rtol=1e-4)
+
+
+def test_demodulation_cancels_a_global_style_scale_and_keeps_unit_variance():
+    torch.manual_seed(0)
+    layer = ModulatedConv2d(16, 8, w_dim=4)
+    x, w = torch.randn(4, 16, 12, 12), torch.randn(4, 4)
+    with torch.no_grad():
+        out = layer(x, w)
+        layer.style.weight.mul_(3.0)
+        layer.style.bias.mul_(3.0)                  # every style scaled by 3 ...
+        torch.testing.assert_close(layer(x, w), out, atol=1e-5, rtol=1e-4)  # ... cancels out
+    # i.i.d. N(0, 1) input and unit-norm weights: each output pixel is N(0, 1) (away from the zero padding)
+    big = torch.randn(64, 16, 12, 12)
+    with torch.no_grad():
+        inner = layer(big, torch.randn(64, 4))[:, :, 1:-1, 1:-1]
+    assert abs(inner.var().item() - 1.0) < 0.05
+    plain = ModulatedConv2d(16, 8, w_dim=4, demodulate=False)
+    with torch.no_grad():
+        plain.style.weight.zero_()                  # style = bias = 1: an ordinary equalized conv
+    torch.testing.assert_close(plain(x, w), F.conv2d(x, plain.weight * plain.weight_scale, padding=1))
+
+
+def test_droplet_ratios_follow_the_synthesis_layer_by_layer():
+    torch.manual_seed(0)
+    G = small_G(const_init="randn")
+    z = torch.randn(8, G.z_dim)
+    ratios = droplet_ratios(G, z)
+    assert len(ratios) == G.num_layers and all(r >= 1.0 for r in ratios)
+    with torch.no_grad():   # spike the last layer's bias map via its noise: the last ratio must jump
+        noise = [None] * (G.num_layers - 1) + [torch.zeros(1, 1, 16, 16)]
+        noise[-1][0, 0, 0, 15] = 1e4
+        G.synthesis.layers[-1].noise.weight.fill_(1.0)
+        G.synthesis.register_buffer(f"noise_const_{G.num_layers - 1}", noise[-1])
+    assert droplet_ratios(G, z)[-1] > 0.9 * 16 and droplet_ratios(G, z)[:-1] == ratios[:-1]
+
+
+def test_demod_generator_samples_are_independent_and_train(device):
+    torch.manual_seed(0)
+    G = small_G(modulation="demod").to(device).eval()
+    z = torch.randn(3, G.z_dim, device=device)
+    assert G.synthesis.layers[0].conv is not None          # StyleGAN2 convolves the constant too
+    assert all(layer.adain is None for layer in G.synthesis.layers)
+    with torch.no_grad():
+        full = G(z, noise_mode="const")
+        torch.testing.assert_close(G(z[1:2], noise_mode="const"), full[1:2], atol=1e-5, rtol=1e-4)
+    G.train()
+    G(z).square().mean().backward()
+    assert G.synthesis.layers[3].conv.style.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="modulation"):
+        small_G(modulation="batchnorm")
+
+
+def test_droplet_ratio_of_flat_maps_is_one_and_of_a_single_spike_is_its_height():
+    n, c, h = 2, 3, 8
+    sign = (torch.arange(h).view(-1, 1) + torch.arange(h)) % 2 * 2 - 1.0
+    x = torch.randn(n, c, 1, 1) + 0.5 * sign                # a checkerboard: every |x - mean| equals the std
+    assert droplet_ratio(x) == pytest.approx(1.0, abs=1e-5)
+    spike = torch.zeros(n, c, h, h)
+    spike[:, :, 0, 7] = 1.0                                 # one pixel of 64: max/std = (63/64) / (sqrt(63)/64)
+    assert droplet_ratio(spike) == pytest.approx(math.sqrt(63), rel=1e-5)
+    with pytest.raises(ValueError, match="feature maps"):
+        droplet_ratio(torch.randn(2, 8))
 
 
 # --- chapter-10 measurements and explorers ---------------------------------------------------------

@@ -22,6 +22,11 @@ when the module is in training mode, so the loop needs nothing special::
                       d_penalty=r1_regularizer(gamma=1.0), d_penalty_every=4,
                       lr=1e-3, betas=(0.0, 0.99), ema_decay=0.999)
 
+One StyleGAN2 piece is here as an option, ``StyleGenerator(modulation="demod")``: weight demodulation
+(Karras et al. 2020, Sec. 2.2) instead of AdaIN. AdaIN normalises every feature map by its own statistics, and
+generators learn to game that with a single huge activation (the "droplet" artifact, StyleGAN2 Sec. 2);
+``droplet_ratios`` measures it, and chapter 10 does so on its AdaIN generator.
+
 Progressive growing (used by the paper) is not implemented: a fixed-resolution run is the default
 here, as in StyleGAN2.
 """
@@ -39,6 +44,7 @@ from ganlib.losses import r1_penalty
 from ganlib.runtime import eval_mode
 
 NOISE_MODES = ("random", "const", "none")
+MODULATIONS = ("adain", "demod")
 
 
 def _log2_resolution(resolution: int) -> int:
@@ -123,26 +129,73 @@ class NoiseInjection(nn.Module):
         return x + self.weight.view(1, -1, 1, 1) * noise
 
 
+class ModulatedConv2d(nn.Module):
+    """StyleGAN2's replacement for AdaIN (Karras et al. 2020, Sec. 2.2, eqs. 1-3): the style scales the conv
+    weights per sample and input channel, then each output channel's weights are rescaled to unit norm
+    ("demodulation"). The output statistics are *expected* to be unit, not forced per feature map, so a
+    local spike can no longer dominate a normalisation the way it can inside AdaIN.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 3,
+                 demodulate: bool = True) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.weight_scale = 1 / math.sqrt(in_channels * kernel_size * kernel_size)
+        self.style = EqualizedLinear(w_dim, in_channels, gain=1.0, bias_init=1.0)  # s starts at 1: plain conv
+        self.demodulate, self.padding = demodulate, kernel_size // 2
+
+    def forward(self, x: Tensor, w: Tensor) -> Tensor:
+        n, c, h, width = x.shape
+        s = self.style(w)                                                       # (N, in)
+        weight = self.weight_scale * self.weight[None] * s[:, None, :, None, None]  # eq. 1: (N, out, in, k, k)
+        if self.demodulate:
+            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)  # eq. 3
+        out = F.conv2d(x.reshape(1, n * c, h, width), weight.reshape(-1, c, *weight.shape[3:]),
+                       padding=self.padding, groups=n)                          # one conv per sample
+        return out.reshape(n, -1, h, width)
+
+
 class StyleLayer(nn.Module):
-    """(upsample, conv, blur) -> noise -> bias -> LeakyReLU -> AdaIN(w): one 'layer' of the synthesis network."""
+    """One 'layer' of the synthesis network, with the style entering in one of two ways.
+
+    * ``modulation="adain"`` (StyleGAN): (upsample, conv, blur) -> noise -> bias -> LeakyReLU -> AdaIN(w).
+    * ``modulation="demod"`` (StyleGAN2): (upsample) -> modulated conv(w) -> (blur) -> noise -> bias -> LeakyReLU * sqrt(2).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, upsample: bool = False,
-                 conv: bool = True) -> None:
+                 conv: bool = True, modulation: str = "adain") -> None:
         super().__init__()
-        self.upsample = upsample
-        self.conv = EqualizedConv2d(in_channels, out_channels, 3, bias=False) if conv else None
+        if modulation not in MODULATIONS:
+            raise ValueError(f"unknown modulation {modulation!r}; choose 'adain' (StyleGAN) or 'demod' (StyleGAN2)")
+        self.upsample, self.modulation = upsample, modulation
+        if modulation == "adain":
+            self.conv = EqualizedConv2d(in_channels, out_channels, 3, bias=False) if conv else None
+            self.adain: Optional[AdaIN] = AdaIN(out_channels, w_dim)
+        else:  # StyleGAN2 convolves the constant too, so every layer has a (modulated) conv
+            self.conv = ModulatedConv2d(in_channels, out_channels, w_dim)
+            self.adain = None
         self.blur = Blur() if upsample else None
         self.noise = NoiseInjection(out_channels)
         self.bias = nn.Parameter(torch.zeros(out_channels))
-        self.adain = AdaIN(out_channels, w_dim)
 
-    def forward(self, x: Tensor, w: Tensor, noise: Tensor) -> Tensor:
+    def features(self, x: Tensor, w: Tensor, noise: Tensor) -> Tensor:
+        """Everything before AdaIN: the feature maps whose statistics AdaIN overwrites (used by ``droplet_ratios``)."""
         if self.upsample:
-            x = self.blur(self.conv(upsample2x(x)))  # blur after upsampling (Sec. 2, official upscale2d_conv2d)
+            x = upsample2x(x)
+        if isinstance(self.conv, ModulatedConv2d):
+            x = self.conv(x, w)
         elif self.conv is not None:
             x = self.conv(x)
-        x = self.noise(x, noise) + self.bias.view(1, -1, 1, 1)
-        return self.adain(F.leaky_relu(x, 0.2), w)
+        if self.blur is not None:
+            x = self.blur(x)  # blur after upsampling (Sec. 2, official upscale2d_conv2d)
+        return F.leaky_relu(self.noise(x, noise) + self.bias.view(1, -1, 1, 1), 0.2)
+
+    def restyle(self, features: Tensor, w: Tensor) -> Tensor:
+        """AdaIN with the style of w, or (demod) the LeakyReLU gain sqrt(2) that keeps unit variance."""
+        return self.adain(features, w) if self.adain is not None else features * math.sqrt(2)
+
+    def forward(self, x: Tensor, w: Tensor, noise: Tensor) -> Tensor:
+        return self.restyle(self.features(x, w, noise), w)
 
 
 # --- style mixing and truncation (pure functions, tested against their definitions) ------------------
@@ -187,7 +240,7 @@ class SynthesisNetwork(nn.Module):
     """Learned constant 4x4 -> two style layers per resolution -> 1x1 toRGB at the end (Fig. 1b)."""
 
     def __init__(self, w_dim: int = 64, resolution: int = 32, img_channels: int = 3, fmap_base: int = 1024,
-                 fmap_max: int = 64, const_init: str = "ones") -> None:
+                 fmap_max: int = 64, const_init: str = "ones", modulation: str = "adain") -> None:
         super().__init__()
         log2 = _log2_resolution(resolution)
         if const_init not in ("ones", "randn"):
@@ -196,9 +249,11 @@ class SynthesisNetwork(nn.Module):
         # Official init is ones: a spatially flat start, so layout must be learned into the constant;
         # 'randn' (rosinality's port) gives every channel a spatial pattern from step 0.
         self.const = nn.Parameter(torch.ones(1, ch[0], 4, 4) if const_init == "ones" else torch.randn(1, ch[0], 4, 4))
-        layers = [StyleLayer(ch[0], ch[0], w_dim, conv=False), StyleLayer(ch[0], ch[0], w_dim)]
+        m = modulation
+        layers = [StyleLayer(ch[0], ch[0], w_dim, conv=False, modulation=m), StyleLayer(ch[0], ch[0], w_dim, modulation=m)]
         for i in range(1, len(ch)):
-            layers += [StyleLayer(ch[i - 1], ch[i], w_dim, upsample=True), StyleLayer(ch[i], ch[i], w_dim)]
+            layers += [StyleLayer(ch[i - 1], ch[i], w_dim, upsample=True, modulation=m),
+                       StyleLayer(ch[i], ch[i], w_dim, modulation=m)]
         self.layers = nn.ModuleList(layers)
         self.to_rgb = EqualizedConv2d(ch[-1], img_channels, 1, gain=1.0)
         self.resolutions = [4 * 2 ** (i // 2) for i in range(len(layers))]  # the output size of each layer
@@ -254,12 +309,14 @@ class StyleGenerator(nn.Module):
         style_mixing_prob: probability of mixing two styles in a training batch (paper: 0.9).
         w_avg_beta: EMA decay of the tracked mean w used by truncation (paper: 0.995).
         const_init: 'ones' (official) or 'randn' for the learned 4x4 input.
+        modulation: how a style enters a layer: 'adain' (StyleGAN, eq. 1) or 'demod' (StyleGAN2's
+            weight demodulation, which removes AdaIN's "droplet" spikes; see ``ModulatedConv2d``).
     """
 
     def __init__(self, z_dim: int = 64, w_dim: int = 64, mapping_depth: int = 8, mapping_width: Optional[int] = None,
                  mapping_lr_mul: float = 0.01, resolution: int = 32, img_channels: int = 3, fmap_base: int = 1024,
                  fmap_max: int = 64, style_mixing_prob: float = 0.9, w_avg_beta: float = 0.995,
-                 const_init: str = "ones") -> None:
+                 const_init: str = "ones", modulation: str = "adain") -> None:
         super().__init__()
         if img_channels not in (1, 3):
             raise ValueError(f"img_channels must be 1 (grey) or 3 (RGB), got {img_channels}")
@@ -268,7 +325,7 @@ class StyleGenerator(nn.Module):
         if not 0.0 <= w_avg_beta < 1.0:
             raise ValueError(f"w_avg_beta must be in [0, 1), e.g. 0.995, got {w_avg_beta}")
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_depth, mapping_width, mapping_lr_mul)
-        self.synthesis = SynthesisNetwork(w_dim, resolution, img_channels, fmap_base, fmap_max, const_init)
+        self.synthesis = SynthesisNetwork(w_dim, resolution, img_channels, fmap_base, fmap_max, const_init, modulation)
         self.register_buffer("w_avg", torch.zeros(w_dim))
         self.z_dim, self.w_dim, self.resolution, self.img_channels = z_dim, w_dim, resolution, img_channels
         self.style_mixing_prob, self.w_avg_beta = style_mixing_prob, w_avg_beta
@@ -397,3 +454,35 @@ def mix_grid(G: StyleGenerator, z_rows: Tensor, z_cols: Tensor, crossover: int, 
         ws = torch.where(layer < crossover, ws_r[:, None], ws_c[None, :]).reshape(r * c, G.num_layers, -1)
         images = G.synthesis(ws, noise_mode=noise_mode)
     return images.view(r, c, *images.shape[1:])
+
+
+def droplet_ratio(features: Tensor) -> float:
+    """How spiky feature maps are: the median, over samples and channels, of max |x - mean| / std per map.
+
+    About 2-4 for smooth random maps; a generator that hides one huge value from AdaIN's normalisation
+    (StyleGAN2 Sec. 2, the "droplet" artifact) pushes it towards sqrt(H*W), the value of a single spike.
+    """
+    if features.dim() != 4:
+        raise ValueError(f"expected feature maps (N, C, H, W), got {tuple(features.shape)}")
+    centred = features - features.mean(dim=(2, 3), keepdim=True)
+    std = centred.pow(2).mean(dim=(2, 3)).sqrt()
+    return (centred.abs().amax(dim=(2, 3)) / (std + 1e-8)).median().item()
+
+
+@torch.no_grad()
+def style_layer_features(G: StyleGenerator, z: Tensor) -> List[Tensor]:
+    """The features entering each style layer's AdaIN (for 'demod': its output before the gain), const noise."""
+    with eval_mode(G):
+        ws = G.styles(z)
+        noise = G.synthesis.make_noise(len(z), "const")
+        x = G.synthesis.const.expand(len(z), -1, -1, -1)
+        features = []
+        for i, layer in enumerate(G.synthesis.layers):
+            features.append(layer.features(x, ws[:, i], noise[i]))
+            x = layer.restyle(features[-1], ws[:, i])
+    return features
+
+
+def droplet_ratios(G: StyleGenerator, z: Tensor) -> List[float]:
+    """``droplet_ratio`` of each style layer's features (``style_layer_features``) for latents z."""
+    return [droplet_ratio(h) for h in style_layer_features(G, z)]
