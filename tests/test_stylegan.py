@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from ganlib.models.stylegan import (AdaIN, MappingNetwork, ModulatedConv2d, StyleDiscriminator, StyleGenerator, adain,
                                     droplet_ratio, droplet_ratios, mix_grid, r1_regularizer, style_mixing, truncate)
-from ganlib.train import Trainer
+from ganlib.train import Hook, Trainer
 
 def small_G(**kw) -> StyleGenerator:
     kw = {"z_dim": 16, "w_dim": 16, "mapping_depth": 2, "resolution": 16, "fmap_base": 128, "fmap_max": 8, **kw}
@@ -289,6 +289,101 @@ def test_droplet_ratio_of_flat_maps_is_one_and_of_a_single_spike_is_its_height()
     assert droplet_ratio(spike) == pytest.approx(math.sqrt(63), rel=1e-5)
     with pytest.raises(ValueError, match="feature maps"):
         droplet_ratio(torch.randn(2, 8))
+
+
+# --- optional progressive growing (PGGAN's schedule driving StyleGAN's networks) ---------------------
+
+def grown_pair(seed: int = 0, progressive: bool = True):
+    torch.manual_seed(seed)
+    G = small_G(progressive=progressive, const_init="randn")
+    torch.manual_seed(seed + 1)
+    D = StyleDiscriminator(resolution=16, fmap_base=128, fmap_max=8, progressive=progressive)
+    return G.eval(), D
+
+
+def test_progressive_networks_at_the_top_level_are_the_fixed_resolution_networks():
+    G, D = grown_pair(progressive=True)
+    G_fixed, D_fixed = grown_pair(progressive=False)
+    G_fixed.load_state_dict(G.state_dict(), strict=False)   # the extra toRGB/fromRGB and stage buffers aside
+    D_fixed.load_state_dict(D.state_dict(), strict=False)
+    z, x = torch.randn(4, G.z_dim), torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(G(z, noise_mode="const"), G_fixed(z, noise_mode="const"))
+        torch.testing.assert_close(D(x), D_fixed(x))
+
+
+def test_progressive_generator_below_the_top_runs_only_the_low_layers_and_upsamples():
+    G, _ = grown_pair()
+    z = torch.randn(3, G.z_dim)
+    G.set_stage(1, 1.0)                                      # 8x8 on top of a 16x16 generator
+    with torch.no_grad():
+        out = G(z, noise_mode="const")
+        ws, noise = G.styles(z), G.synthesis.make_noise(3, "const")
+        x = G.synthesis.const.expand(3, -1, -1, -1)
+        for i in range(4):                                   # the independent route: layers 0-3, then 8x8 toRGB
+            x = G.synthesis.layers[i](x, ws[:, i], noise[i])
+        small = G.synthesis.to_rgb_lower[1](x)
+    torch.testing.assert_close(out, small.repeat_interleave(2, 2).repeat_interleave(2, 3))
+    with torch.no_grad():
+        G.synthesis.layers[5].conv.weight.add_(1.0)          # a 16x16 layer: not used at level 1
+        torch.testing.assert_close(G(z, noise_mode="const"), out)
+
+
+def test_progressive_fade_in_blends_the_two_resolutions_linearly():
+    G, D = grown_pair()
+    z, x = torch.randn(2, G.z_dim), torch.randn(4, 3, 16, 16)
+
+    def at(net, level, alpha, inp, **kw):
+        net.set_stage(level, alpha)
+        with torch.no_grad():
+            return net(inp, **kw)
+
+    old, new = at(G, 1, 1.0, z, noise_mode="const"), at(G, 2, 1.0, z, noise_mode="const")
+    torch.testing.assert_close(at(G, 2, 0.0, z, noise_mode="const"), old)   # alpha 0: the old path only
+    torch.testing.assert_close(at(G, 2, 0.25, z, noise_mode="const"), 0.75 * old + 0.25 * new)
+    torch.testing.assert_close(at(D, 2, 0.0, x), at(D, 1, 1.0, x))          # D mirrors it
+    pooled = torch.nn.functional.avg_pool2d(x, 2).repeat_interleave(2, 2).repeat_interleave(2, 3)
+    torch.testing.assert_close(at(D, 1, 1.0, pooled), at(D, 1, 1.0, x))     # D at 8x8 sees only 8x8 detail
+
+
+def test_staging_needs_a_progressive_model_and_a_valid_stage():
+    G, D = grown_pair(progressive=False)
+    with pytest.raises(ValueError, match="progressive=True"):
+        G.set_stage(0)
+    with pytest.raises(ValueError, match="progressive=True"):
+        D.set_stage(0)
+    G, D = grown_pair()
+    with pytest.raises(ValueError, match="level"):
+        G.set_stage(3)
+    with pytest.raises(ValueError, match="alpha"):
+        D.set_stage(1, 1.5)
+
+
+def test_progressive_stylegan_trains_through_the_pggan_schedule(device):
+    from ganlib.models.pggan import ProgressiveSchedule, ProgressiveSource
+    G, D = grown_pair()
+    G.train()
+    schedule = ProgressiveSchedule(G.synthesis.n_levels, stabilize_steps=2, fade_steps=2)
+
+    class Data:
+        def batch(self, i):
+            return torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(i)) * 2 - 1
+
+    seen = []
+
+    class Watch(Hook):                                      # record the stage each step trains at
+        def on_step_start(self, trainer, step):
+            seen.append((trainer.G.stage[0], trainer.D.stage[0], trainer.G_ema.stage[0]))
+
+    trainer = Trainer(G, D, ProgressiveSource(Data(), schedule), d_loss=losses.discriminator_bce,
+                      g_loss=losses.generator_nonsaturating, d_penalty=r1_regularizer(1.0), d_penalty_every=2,
+                      lr=1e-3, betas=(0.0, 0.99), ema_decay=0.9, progress=False, log_every=1, device=device,
+                      hooks=[schedule, Watch()])
+    trainer.fit(schedule.total_steps)
+    assert [s[0] for s in seen] == [0, 0, 1, 1, 1, 1, 2, 2, 2, 2]
+    assert all(a == b == c for a, b, c in seen)             # G, D and G_ema always at the same level
+    assert all(math.isfinite(v) for v in trainer.history["d_loss"] + trainer.history["g_loss"])
+    assert trainer.sample(2).shape == (2, 3, 16, 16)
 
 
 # --- chapter-10 measurements and explorers ---------------------------------------------------------

@@ -27,8 +27,9 @@ One StyleGAN2 piece is here as an option, ``StyleGenerator(modulation="demod")``
 generators learn to game that with a single huge activation (the "droplet" artifact, StyleGAN2 Sec. 2);
 ``droplet_ratios`` measures it, and chapter 10 does so on its AdaIN generator.
 
-Progressive growing (used by the paper) is not implemented: a fixed-resolution run is the default
-here, as in StyleGAN2.
+Progressive growing (used by the paper) is optional, ``progressive=True`` on both networks, driven by
+PGGAN's ``ProgressiveSchedule`` and ``ProgressiveSource`` (fade-in, reals pooled alike); a fixed-resolution
+run is the default, as in StyleGAN2.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from torch import Tensor, nn
 
 from ganlib.layers import Blur, EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, downsample2x, upsample2x
 from ganlib.losses import r1_penalty
+from ganlib.models.pggan import pool_to, to_full_size
 from ganlib.runtime import eval_mode
 
 NOISE_MODES = ("random", "const", "none")
@@ -198,6 +200,40 @@ class StyleLayer(nn.Module):
         return self.restyle(self.features(x, w, noise), w)
 
 
+class _Growable:
+    """Optional progressive growing with PGGAN's machinery (``ganlib.models.pggan.ProgressiveSchedule`` calls
+    ``set_stage``). ``level`` and ``alpha`` are buffers, as in PGGAN, so EMA copies and checkpoints keep them;
+    a model built without ``progressive=True`` has neither and refuses to be staged."""
+
+    progressive: bool
+    n_levels: int
+
+    def _init_growth(self, progressive: bool, n_levels: int) -> None:
+        self.progressive, self.n_levels = progressive, n_levels
+        if progressive:
+            self.register_buffer("level", torch.tensor(n_levels - 1, dtype=torch.long))  # type: ignore[attr-defined]
+            self.register_buffer("alpha", torch.tensor(1.0))                            # type: ignore[attr-defined]
+
+    def set_stage(self, level: int, alpha: float = 1.0) -> None:
+        """Put resolution 4 * 2**level on top, faded in from the one below by ``alpha`` (0 old .. 1 new)."""
+        if not self.progressive:
+            raise ValueError(f"{type(self).__name__} was built without progressive=True, so it cannot be staged; "
+                             "build it with progressive=True to grow it with a ProgressiveSchedule")
+        if not isinstance(level, int) or not 0 <= level < self.n_levels:
+            raise ValueError(f"level must be an int in [0, {self.n_levels - 1}], got {level!r}")
+        if not 0.0 <= float(alpha) <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1] (0 = old resolution, 1 = new), got {alpha}")
+        self.level.fill_(level)                     # type: ignore[attr-defined]
+        self.alpha.fill_(float(alpha))              # type: ignore[attr-defined]
+
+    @property
+    def stage(self) -> Tuple[int, float]:
+        """(level, alpha); a fixed-resolution model is always at its top level with alpha 1."""
+        if not self.progressive:
+            return self.n_levels - 1, 1.0
+        return int(self.level), float(self.alpha)   # type: ignore[attr-defined]
+
+
 # --- style mixing and truncation (pure functions, tested against their definitions) ------------------
 
 def style_mixing(ws1: Tensor, ws2: Tensor, prob: float = 0.9,
@@ -236,11 +272,17 @@ def truncate(ws: Tensor, w_avg: Tensor, psi: float = 0.7, cutoff: Optional[int] 
 
 # --- generator --------------------------------------------------------------------------------------
 
-class SynthesisNetwork(nn.Module):
-    """Learned constant 4x4 -> two style layers per resolution -> 1x1 toRGB at the end (Fig. 1b)."""
+class SynthesisNetwork(_Growable, nn.Module):
+    """Learned constant 4x4 -> two style layers per resolution -> 1x1 toRGB at the end (Fig. 1b).
+
+    With ``progressive=True`` every lower resolution also gets a toRGB, and at ``level`` k only the layers up
+    to 4 * 2**k run; the image is faded from the previous resolution's toRGB (up-sampled) by ``alpha`` and
+    returned up-sampled to full size, exactly as PGGAN's generator does (the StyleGAN paper grew progressively).
+    """
 
     def __init__(self, w_dim: int = 64, resolution: int = 32, img_channels: int = 3, fmap_base: int = 1024,
-                 fmap_max: int = 64, const_init: str = "ones", modulation: str = "adain") -> None:
+                 fmap_max: int = 64, const_init: str = "ones", modulation: str = "adain",
+                 progressive: bool = False) -> None:
         super().__init__()
         log2 = _log2_resolution(resolution)
         if const_init not in ("ones", "randn"):
@@ -256,8 +298,11 @@ class SynthesisNetwork(nn.Module):
                        StyleLayer(ch[i], ch[i], w_dim, modulation=m)]
         self.layers = nn.ModuleList(layers)
         self.to_rgb = EqualizedConv2d(ch[-1], img_channels, 1, gain=1.0)
+        if progressive:  # toRGB for 4x4 .. resolution/2; the top one is ``to_rgb``
+            self.to_rgb_lower = nn.ModuleList(EqualizedConv2d(c, img_channels, 1, gain=1.0) for c in ch[:-1])
         self.resolutions = [4 * 2 ** (i // 2) for i in range(len(layers))]  # the output size of each layer
-        self.channels = ch
+        self.channels, self.resolution = ch, resolution
+        self._init_growth(progressive, len(ch))
         # Fixed noise images (one per layer) for 'const' mode: the same stochastic detail on every call.
         g = torch.Generator().manual_seed(0)
         for i, res in enumerate(self.resolutions):
@@ -287,11 +332,22 @@ class SynthesisNetwork(nn.Module):
         if noise is not None and len(noise) != self.num_layers:
             raise ValueError(f"noise must be a list of {self.num_layers} tensors (one per layer), got {len(noise)}")
         defaults = self.make_noise(ws.shape[0], noise_mode)
-        x = self.const.expand(ws.shape[0], -1, -1, -1)
-        for i, layer in enumerate(self.layers):
+        level, alpha = self.stage
+        x = previous = self.const.expand(ws.shape[0], -1, -1, -1)
+        for i, layer in enumerate(self.layers[:2 * (level + 1)]):  # two layers per resolution up to the top one
+            if i == 2 * level:
+                previous = x                                         # the output of the resolution below
             given = None if noise is None else noise[i]
             x = layer(x, ws[:, i], defaults[i] if given is None else given.to(x))
-        return self.to_rgb(x)
+        if not self.progressive:
+            return self.to_rgb(x)
+        rgb = self._rgb(level, x)
+        if level > 0 and alpha < 1.0:  # fade-in (PGGAN Sec. 2): the old resolution's image, up-sampled, blended out
+            rgb = torch.lerp(upsample2x(self._rgb(level - 1, previous)), rgb, alpha)
+        return to_full_size(rgb, self.resolution)
+
+    def _rgb(self, level: int, x: Tensor) -> Tensor:
+        return self.to_rgb(x) if level == self.n_levels - 1 else self.to_rgb_lower[level](x)
 
 
 class StyleGenerator(nn.Module):
@@ -311,12 +367,14 @@ class StyleGenerator(nn.Module):
         const_init: 'ones' (official) or 'randn' for the learned 4x4 input.
         modulation: how a style enters a layer: 'adain' (StyleGAN, eq. 1) or 'demod' (StyleGAN2's
             weight demodulation, which removes AdaIN's "droplet" spikes; see ``ModulatedConv2d``).
+        progressive: grow from 4x4 with ``ganlib.models.pggan.ProgressiveSchedule`` (pair it with a
+            ``StyleDiscriminator(progressive=True)``); off by default, a fixed-resolution run as in StyleGAN2.
     """
 
     def __init__(self, z_dim: int = 64, w_dim: int = 64, mapping_depth: int = 8, mapping_width: Optional[int] = None,
                  mapping_lr_mul: float = 0.01, resolution: int = 32, img_channels: int = 3, fmap_base: int = 1024,
                  fmap_max: int = 64, style_mixing_prob: float = 0.9, w_avg_beta: float = 0.995,
-                 const_init: str = "ones", modulation: str = "adain") -> None:
+                 const_init: str = "ones", modulation: str = "adain", progressive: bool = False) -> None:
         super().__init__()
         if img_channels not in (1, 3):
             raise ValueError(f"img_channels must be 1 (grey) or 3 (RGB), got {img_channels}")
@@ -325,7 +383,8 @@ class StyleGenerator(nn.Module):
         if not 0.0 <= w_avg_beta < 1.0:
             raise ValueError(f"w_avg_beta must be in [0, 1), e.g. 0.995, got {w_avg_beta}")
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_depth, mapping_width, mapping_lr_mul)
-        self.synthesis = SynthesisNetwork(w_dim, resolution, img_channels, fmap_base, fmap_max, const_init, modulation)
+        self.synthesis = SynthesisNetwork(w_dim, resolution, img_channels, fmap_base, fmap_max, const_init, modulation,
+                                          progressive)
         self.register_buffer("w_avg", torch.zeros(w_dim))
         self.z_dim, self.w_dim, self.resolution, self.img_channels = z_dim, w_dim, resolution, img_channels
         self.style_mixing_prob, self.w_avg_beta = style_mixing_prob, w_avg_beta
@@ -334,6 +393,14 @@ class StyleGenerator(nn.Module):
     @property
     def num_layers(self) -> int:
         return self.synthesis.num_layers
+
+    def set_stage(self, level: int, alpha: float = 1.0) -> None:
+        """Progressive growing: see ``SynthesisNetwork``; called by ``ProgressiveSchedule``."""
+        self.synthesis.set_stage(level, alpha)
+
+    @property
+    def stage(self) -> Tuple[int, float]:
+        return self.synthesis.stage
 
     def broadcast(self, w: Tensor) -> Tensor:
         """(N, w_dim) -> (N, num_layers, w_dim): the same style for every layer."""
@@ -388,23 +455,30 @@ class DiscriminatorBlock(nn.Module):
         return F.leaky_relu(downsample2x(self.conv1(self.blur(x))), 0.2)
 
 
-class StyleDiscriminator(nn.Module):
-    """PGGAN-style D with equalized LR, blur before downsampling and minibatch stddev; returns (N,) logits."""
+class StyleDiscriminator(_Growable, nn.Module):
+    """PGGAN-style D with equalized LR, blur before downsampling and minibatch stddev; returns (N,) logits.
+
+    With ``progressive=True`` each lower resolution gets a fromRGB; at ``level`` k the input is average-pooled
+    to 4 * 2**k and only the blocks from there down run, the new block faded in by ``alpha`` (PGGAN Sec. 2).
+    """
 
     def __init__(self, resolution: int = 32, img_channels: int = 3, fmap_base: int = 1024, fmap_max: int = 64,
-                 mbstd_group_size: int = 4) -> None:
+                 mbstd_group_size: int = 4, progressive: bool = False) -> None:
         super().__init__()
         log2 = _log2_resolution(resolution)
         if img_channels not in (1, 3):
             raise ValueError(f"img_channels must be 1 (grey) or 3 (RGB), got {img_channels}")
         ch = {2 ** r: _channels(2 ** r, fmap_base, fmap_max) for r in range(2, log2 + 1)}
         self.from_rgb = EqualizedConv2d(img_channels, ch[resolution], 1)
+        if progressive:  # fromRGB for 4x4 .. resolution/2
+            self.from_rgb_lower = nn.ModuleList(EqualizedConv2d(img_channels, ch[2 ** r], 1) for r in range(2, log2))
         self.blocks = nn.Sequential(*[DiscriminatorBlock(ch[2 ** r], ch[2 ** (r - 1)]) for r in range(log2, 2, -1)])
         self.mbstd = MinibatchStdDev(mbstd_group_size)
         self.conv = EqualizedConv2d(ch[4] + 1, ch[4], 3)
         self.fc = EqualizedLinear(ch[4] * 16, ch[4])
         self.out = EqualizedLinear(ch[4], 1, gain=1.0)
         self.resolution, self.img_channels = resolution, img_channels
+        self._init_growth(progressive, log2 - 1)
 
     def forward(self, x: Tensor) -> Tensor:
         expected = (self.img_channels, self.resolution, self.resolution)
@@ -412,11 +486,24 @@ class StyleDiscriminator(nn.Module):
             raise ValueError(f"StyleDiscriminator expects images (N, {', '.join(map(str, expected))}), "
                              f"got {tuple(x.shape)}; resize/convert the data or build D with matching "
                              "resolution/img_channels")
-        x = F.leaky_relu(self.from_rgb(x), 0.2)
-        x = self.blocks(x)
+        level, alpha = self.stage
+        if level == self.n_levels - 1 and alpha == 1.0:
+            x = self.blocks(F.leaky_relu(self.from_rgb(x), 0.2))
+        else:
+            x = pool_to(x, self.resolution, 4 * 2 ** level)
+            h = F.leaky_relu(self._from_rgb(level, x), 0.2)
+            first = self.n_levels - 1 - level                  # blocks[0] takes the full resolution down
+            if level > 0:
+                h = self.blocks[first](h)
+                if alpha < 1.0:  # fade-in mirrored: the old fromRGB on the pooled image, blended out
+                    h = torch.lerp(F.leaky_relu(self._from_rgb(level - 1, downsample2x(x)), 0.2), h, alpha)
+            x = self.blocks[first + 1:](h) if level > 0 else h
         x = F.leaky_relu(self.conv(self.mbstd(x)), 0.2)
         x = F.leaky_relu(self.fc(x.flatten(1)), 0.2)
         return self.out(x)[:, 0]
+
+    def _from_rgb(self, level: int, x: Tensor) -> Tensor:
+        return self.from_rgb(x) if level == self.n_levels - 1 else self.from_rgb_lower[level](x)
 
 
 # --- loss pieces for the Trainer --------------------------------------------------------------------
