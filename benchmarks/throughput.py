@@ -56,11 +56,18 @@ def stylegan():
             dict(d_penalty=m.r1_regularizer(1.0), d_penalty_every=16))
 
 
+def stylegan_demod():
+    from ganlib.models import stylegan as m
+    return (m.StyleGenerator(img_channels=3, modulation="demod"), m.StyleDiscriminator(img_channels=3),
+            image_source(3, 32, 64), dict(d_penalty=m.r1_regularizer(1.0), d_penalty_every=16))
+
+
 CASES: Dict[str, Callable[[], Tuple]] = {
     "toy MLP 3x512, batch 256": toy_models,
     "DCGAN 32px MNIST, batch 64": dcgan,
     "PGGAN 32px (top level) WGAN-GP, batch 64": pggan,
     "StyleGAN 32px shapes, lazy R1, batch 64": stylegan,
+    "StyleGAN, weight demodulation (StyleGAN2), batch 64": stylegan_demod,
 }
 
 
