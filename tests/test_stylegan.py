@@ -4,13 +4,13 @@ import math
 
 import pytest
 import torch
-
-from ganlib import losses
 import torch.nn.functional as F
 
+from ganlib import losses
 from ganlib.models.stylegan import (AdaIN, MappingNetwork, ModulatedConv2d, StyleDiscriminator, StyleGenerator, adain,
                                     droplet_ratio, droplet_ratios, mix_grid, r1_regularizer, style_mixing, truncate)
 from ganlib.train import Hook, Trainer
+
 
 def small_G(**kw) -> StyleGenerator:
     kw = {"z_dim": 16, "w_dim": 16, "mapping_depth": 2, "resolution": 16, "fmap_base": 128, "fmap_max": 8, **kw}

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from ganlib.layers import Blur, EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, downsample2x, upsample2x
 from ganlib.losses import r1_penalty
-from ganlib.models.pggan import pool_to, to_full_size
+from ganlib.models.pggan import _StageMixin, pool_to, to_full_size
 from ganlib.runtime import eval_mode
 
 NOISE_MODES = ("random", "const", "none")
@@ -200,38 +200,28 @@ class StyleLayer(nn.Module):
         return self.restyle(self.features(x, w, noise), w)
 
 
-class _Growable:
-    """Optional progressive growing with PGGAN's machinery (``ganlib.models.pggan.ProgressiveSchedule`` calls
-    ``set_stage``). ``level`` and ``alpha`` are buffers, as in PGGAN, so EMA copies and checkpoints keep them;
-    a model built without ``progressive=True`` has neither and refuses to be staged."""
+class _Growable(_StageMixin):
+    """PGGAN's ``level``/``alpha`` stage (``ProgressiveSchedule`` calls ``set_stage``), made optional: only a
+    model built with ``progressive=True`` has the buffers; a fixed-resolution one is always at its top level
+    with alpha 1 and refuses to be staged."""
 
     progressive: bool
-    n_levels: int
 
     def _init_growth(self, progressive: bool, n_levels: int) -> None:
         self.progressive, self.n_levels = progressive, n_levels
         if progressive:
-            self.register_buffer("level", torch.tensor(n_levels - 1, dtype=torch.long))  # type: ignore[attr-defined]
-            self.register_buffer("alpha", torch.tensor(1.0))                            # type: ignore[attr-defined]
+            self._init_stage()
 
     def set_stage(self, level: int, alpha: float = 1.0) -> None:
-        """Put resolution 4 * 2**level on top, faded in from the one below by ``alpha`` (0 old .. 1 new)."""
         if not self.progressive:
             raise ValueError(f"{type(self).__name__} was built without progressive=True, so it cannot be staged; "
                              "build it with progressive=True to grow it with a ProgressiveSchedule")
-        if not isinstance(level, int) or not 0 <= level < self.n_levels:
-            raise ValueError(f"level must be an int in [0, {self.n_levels - 1}], got {level!r}")
-        if not 0.0 <= float(alpha) <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1] (0 = old resolution, 1 = new), got {alpha}")
-        self.level.fill_(level)                     # type: ignore[attr-defined]
-        self.alpha.fill_(float(alpha))              # type: ignore[attr-defined]
+        super().set_stage(level, alpha)
 
     @property
     def stage(self) -> Tuple[int, float]:
         """(level, alpha); a fixed-resolution model is always at its top level with alpha 1."""
-        if not self.progressive:
-            return self.n_levels - 1, 1.0
-        return int(self.level), float(self.alpha)   # type: ignore[attr-defined]
+        return super().stage if self.progressive else (self.n_levels - 1, 1.0)
 
 
 # --- style mixing and truncation (pure functions, tested against their definitions) ------------------
@@ -339,8 +329,6 @@ class SynthesisNetwork(_Growable, nn.Module):
                 previous = x                                         # the output of the resolution below
             given = None if noise is None else noise[i]
             x = layer(x, ws[:, i], defaults[i] if given is None else given.to(x))
-        if not self.progressive:
-            return self.to_rgb(x)
         rgb = self._rgb(level, x)
         if level > 0 and alpha < 1.0:  # fade-in (PGGAN Sec. 2): the old resolution's image, up-sampled, blended out
             rgb = torch.lerp(upsample2x(self._rgb(level - 1, previous)), rgb, alpha)
@@ -487,17 +475,14 @@ class StyleDiscriminator(_Growable, nn.Module):
                              f"got {tuple(x.shape)}; resize/convert the data or build D with matching "
                              "resolution/img_channels")
         level, alpha = self.stage
-        if level == self.n_levels - 1 and alpha == 1.0:
-            x = self.blocks(F.leaky_relu(self.from_rgb(x), 0.2))
-        else:
-            x = pool_to(x, self.resolution, 4 * 2 ** level)
-            h = F.leaky_relu(self._from_rgb(level, x), 0.2)
-            first = self.n_levels - 1 - level                  # blocks[0] takes the full resolution down
-            if level > 0:
-                h = self.blocks[first](h)
-                if alpha < 1.0:  # fade-in mirrored: the old fromRGB on the pooled image, blended out
-                    h = torch.lerp(F.leaky_relu(self._from_rgb(level - 1, downsample2x(x)), 0.2), h, alpha)
-            x = self.blocks[first + 1:](h) if level > 0 else h
+        x = pool_to(x, self.resolution, 4 * 2 ** level)      # a no-op at the top level
+        h = F.leaky_relu(self._from_rgb(level, x), 0.2)
+        first = self.n_levels - 1 - level                    # blocks[0] takes the full resolution down
+        if level > 0:
+            h = self.blocks[first](h)
+            if alpha < 1.0:  # fade-in mirrored: the old fromRGB on the pooled image, blended out
+                h = torch.lerp(F.leaky_relu(self._from_rgb(level - 1, downsample2x(x)), 0.2), h, alpha)
+        x = self.blocks[first + 1:](h)
         x = F.leaky_relu(self.conv(self.mbstd(x)), 0.2)
         x = F.leaky_relu(self.fc(x.flatten(1)), 0.2)
         return self.out(x)[:, 0]
