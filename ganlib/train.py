@@ -12,32 +12,43 @@ and nothing else. What differs between GANs comes in from outside:
 
 Batches are ``data.batch(i)`` for the i-th batch drawn (see ``ganlib.data.sources``), and every RNG is
 saved in the checkpoint, so a resumed run continues exactly as an uninterrupted one would on CPU.
+
+Nothing trained is lost: with a ``checkpoint_path``, ``fit`` saves every ``checkpoint_every`` steps
+(``DEFAULT_CHECKPOINT_EVERY`` = 500 unless given), at the end, and on Ctrl-C (``KeyboardInterrupt``,
+re-raised after the save); a NaN or an explosion keeps the last finite state. The file format, the
+checksum and the RNG capture live in ``ganlib.checkpoint``.
 """
 from __future__ import annotations
 
 import copy
-import os
-import pickle
-import random
-import zipfile
+import numbers
+import signal
+import threading
+import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ganlib.checkpoint import (CHECKPOINT_FORMAT, MAX_ABS_WEIGHT, CheckpointError, atomic_save, check_state,
+                               load_checkpoint, rng_state, save_checkpoint, set_rng_state, weight_problem)
 from ganlib.runtime import device as default_device
 
-CHECKPOINT_FORMAT = "ganlib-checkpoint-v1"
+# Re-exported: notebooks, tests and ganlib.experiments import these from ganlib.train.
+__all__ = ["CHECKPOINT_FORMAT", "MAX_ABS_WEIGHT", "CheckpointError", "DivergenceError", "Hook", "WeightClip",
+           "Evaluate", "History", "Trainer", "atomic_save", "load_checkpoint", "wgan_critic_schedule",
+           "DEFAULT_CHECKPOINT_EVERY"]
+
+# Steps between checkpoints when a checkpoint_path is given without checkpoint_every. At the course's
+# CPU speeds (5-20 steps/s) a crash that no handler sees (kill -9, power) loses under two minutes, and a
+# save of a course-sized model costs well under 1 % of that. Ctrl-C and divergence are handled anyway.
+DEFAULT_CHECKPOINT_EVERY = 500
 
 
 class DivergenceError(RuntimeError):
-    """A loss became NaN or infinite; the message names the step, the loss and the last good checkpoint."""
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is truncated, corrupt, or was saved from different models."""
+    """A loss became NaN or infinite, or the weights exploded; the message names the step and where the last
+    finite state was kept (the last good checkpoint, or ``trainer.last_finite_state`` in memory)."""
 
 
 class Hook:
@@ -141,8 +152,19 @@ class Trainer:
         latent: ``f(n) -> z`` on the right device; default ``randn(n, G.z_dim)``.
         joint_d_batch: run real and fake through D as one concatenated batch (matters with BatchNorm).
         hooks: ``Hook`` instances, called in order.
-        checkpoint_path, checkpoint_every: where and how often (in steps) to save; also saved at the end.
-        log_every: record history (and gradient norms) every this many steps.
+        checkpoint_path: where ``fit`` saves: every ``checkpoint_every`` steps, at the end, on Ctrl-C, and
+            the last finite state on divergence.
+        checkpoint_every: steps between saves; default ``DEFAULT_CHECKPOINT_EVERY`` (500) with a
+            checkpoint_path, 0 = only at the end / on interrupt / on divergence.
+        log_every: record history (and gradient norms) every this many steps; the weights are checked for
+            divergence and an in-memory copy of the last finite state is refreshed as often.
+
+    Resuming (``resume(path)`` or ``load_state_dict(state)``) restores weights, optimiser *state*, counters,
+    history, hooks and RNGs, but this trainer's optimiser *settings* (lr, betas, weight decay: every
+    param-group entry but the parameters) win over the checkpoint's, so "lower the learning rate, then
+    resume" does what it says. A checkpoint without an EMA generator loaded into a trainer with
+    ``ema_decay`` starts ``G_ema`` as a copy of the loaded G; one with an EMA generator loaded into a
+    trainer without ``ema_decay`` has its G_ema ignored (with a warning).
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, data: Any, *, d_loss: Callable[[Tensor, Tensor], Tensor],
@@ -152,7 +174,7 @@ class Trainer:
                  d_penalty: Optional[Callable[..., Tensor]] = None, d_penalty_every: int = 1,
                  ema_decay: Optional[float] = None, latent: Optional[Callable[[int], Tensor]] = None,
                  joint_d_batch: bool = False, hooks: Sequence[Hook] = (),
-                 checkpoint_path: Optional[Union[str, Path]] = None, checkpoint_every: int = 0,
+                 checkpoint_path: Optional[Union[str, Path]] = None, checkpoint_every: Optional[int] = None,
                  log_every: int = 10, progress: bool = True, device: Optional[torch.device] = None) -> None:
         if not hasattr(data, "batch"):
             raise TypeError("data must be a batch source with .batch(i) (ganlib.data.TensorSource / SamplerSource), "
@@ -178,54 +200,94 @@ class Trainer:
         self.latent = latent or (lambda n: torch.randn(n, self.G.z_dim, device=self.device))
         self.joint_d_batch, self.hooks = joint_d_batch, list(hooks)
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
-        self.checkpoint_every, self.log_every, self.progress = checkpoint_every, log_every, progress
+        self.checkpoint_every = _checkpoint_cadence(checkpoint_path, checkpoint_every)
+        self.log_every, self.progress = log_every, progress
         self.step = 0           # generator updates done
         self.d_steps = 0        # discriminator updates done
         self.batches_drawn = 0  # index of the next real batch
         self.history = History()
         self.last_good_checkpoint: Optional[Path] = None
+        self._saved_step = -1
+        self._in_step = False
+        self.last_finite_state: Optional[Dict[str, Any]] = None  # refreshed every log_every steps in fit
 
     # -- the loop ----------------------------------------------------------------------------------
 
     def fit(self, steps: int) -> History:
-        """Train until ``self.step == steps`` (a total, so calling it again after ``resume`` continues)."""
+        """Train until ``self.step == steps`` (a total, so calling it again after ``resume`` continues).
+
+        Ctrl-C is held until the current step ends (a second one interrupts at once), so the trainer stays
+        whole: with a ``checkpoint_path`` it is saved there, and the ``KeyboardInterrupt`` is re-raised
+        either way; the models stay in memory, ready to sample or to ``fit`` on.
+        """
         if not isinstance(steps, int) or steps < 0:
             raise ValueError(f"steps must be a non-negative int, got {steps!r}")
         from tqdm.auto import tqdm
 
         for hook in self.hooks:
             hook.on_fit_start(self)
+        self._remember_finite()
         bar = tqdm(total=steps, initial=self.step, disable=not self.progress, desc="training", leave=False)
         try:
-            while self.step < steps:
-                step = self.step
-                for hook in self.hooks:
-                    hook.on_step_start(self, step)
-                record = (step + 1) % self.log_every == 0 or step == 0 or step + 1 == steps
-                logs: Dict[str, float] = {}
-                for _ in range(self._critic_iterations(step)):
-                    d_logs, batch_size, conditional = self._d_step(step, record)
-                    logs.update(d_logs)
-                    for hook in self.hooks:
-                        hook.on_d_step_end(self)
-                logs.update(self._g_step(step, record, batch_size, conditional))
-                self.step += 1
-                if record:
-                    logs["step"] = self.step
-                    self.history.add(logs)
-                    bar.set_postfix(d=f"{logs['d_loss']:.3f}", g=f"{logs['g_loss']:.3f}", refresh=False)
-                for hook in self.hooks:
-                    hook.on_step_end(self, step, logs if record else None)
-                bar.update(1)
-                if self.checkpoint_path and self.checkpoint_every and self.step % self.checkpoint_every == 0:
-                    self.save(self.checkpoint_path)
+            with _HeldInterrupt() as interrupt:
+                while self.step < steps:
+                    self._in_step = True
+                    self._train_step(steps, bar)
+                    self._in_step = False
+                    self._after_step()
+                    interrupt.raise_if_pressed()
+        except KeyboardInterrupt as err:
+            err.args = (self._on_interrupt(),)
+            raise
         finally:
+            self._in_step = False
             bar.close()
         if self.checkpoint_path:
             self.save(self.checkpoint_path)
         for hook in self.hooks:
             hook.on_fit_end(self)
         return self.history
+
+    def _train_step(self, steps: int, bar: Any) -> None:
+        step = self.step
+        for hook in self.hooks:
+            hook.on_step_start(self, step)
+        record = (step + 1) % self.log_every == 0 or step == 0 or step + 1 == steps
+        logs: Dict[str, float] = {}
+        for _ in range(self._critic_iterations(step)):
+            d_logs, batch_size, conditional = self._d_step(step, record)
+            logs.update(d_logs)
+            for hook in self.hooks:
+                hook.on_d_step_end(self)
+        logs.update(self._g_step(step, record, batch_size, conditional))
+        self.step += 1
+        if record:
+            logs["step"] = self.step
+            self.history.add(logs)
+            bar.set_postfix(d=f"{logs['d_loss']:.3f}", g=f"{logs['g_loss']:.3f}", refresh=False)
+        for hook in self.hooks:
+            hook.on_step_end(self, step, logs if record else None)
+        bar.update(1)
+
+    def _after_step(self) -> None:
+        if self.step % self.log_every == 0:
+            self._remember_finite()
+        if self.checkpoint_path and self.checkpoint_every and self.step % self.checkpoint_every == 0:
+            self.save(self.checkpoint_path)
+
+    def _on_interrupt(self) -> str:
+        """Save what was trained (if there is a path and the weights are sane); the interrupt's message."""
+        where = f"interrupted at step {self.step}" + (" in the middle of a step" if self._in_step else "")
+        if self.checkpoint_path is None:
+            return (f"training {where}; the trainer and its models are intact in memory "
+                    "(no checkpoint_path was given, nothing was saved); fit again to continue")
+        state = self.state_dict()
+        problem = weight_problem(state)
+        if problem is not None:
+            return f"training {where}; not saved to {self.checkpoint_path}: {problem}"
+        self._write(state, self.checkpoint_path)
+        cut = " (the step was cut short, so a resume redoes it and is not bit-exact)" if self._in_step else ""
+        return f"training {where}; saved to {self.checkpoint_path}{cut}: resume(path) and fit again to continue"
 
     def _critic_iterations(self, step: int) -> int:
         n = self.n_critic(step) if callable(self.n_critic) else self.n_critic
@@ -301,13 +363,39 @@ class Trainer:
 
     def _guard(self, loss: Tensor, what: str, step: int) -> None:
         if not torch.isfinite(loss).all():
-            where = (f"the last good checkpoint is {self.last_good_checkpoint} (step {self._saved_step})"
-                     if self.last_good_checkpoint else "no checkpoint was written yet")
-            raise DivergenceError(
-                f"{what} became {loss.item()} at step {step}: training diverged. {where}. "
-                "Lower the learning rates, check the inputs are in [-1, 1], or use a gradient penalty; "
-                "then resume from the checkpoint."
-            )
+            raise self._divergence(f"{what} became {loss.item()} at step {step}")
+
+    def _divergence(self, problem: str) -> DivergenceError:
+        """The error for a diverged run, after making sure the last finite state is kept (and where)."""
+        return DivergenceError(
+            f"{problem}: training diverged. {self._keep_last_finite()}. Lower the learning rates, check the "
+            "inputs are in [-1, 1], or use a gradient penalty; then resume from it: a new Trainer(..., lr=lower) "
+            "keeps its own learning rates when it resumes."
+        )
+
+    def _keep_last_finite(self) -> str:
+        """Write the in-memory finite copy to checkpoint_path if it is newer than the file; say where it is."""
+        snapshot, path = self.last_finite_state, self.checkpoint_path
+        if snapshot is not None and path is not None and snapshot["step"] > self._saved_step:
+            try:
+                self._write(snapshot, path)
+            except OSError as err:
+                return (f"The last finite state (step {snapshot['step']}) is kept in memory as "
+                        f"trainer.last_finite_state; writing it to {path} failed ({err})")
+        if self.last_good_checkpoint is not None:
+            return f"The last good checkpoint is {self.last_good_checkpoint} (step {self._saved_step})"
+        if snapshot is not None:
+            return (f"No checkpoint_path was given, so the last finite state (step {snapshot['step']}) is kept in "
+                    "memory: new_trainer.load_state_dict(trainer.last_finite_state) continues from it")
+        return "No finite state was kept: the weights were already diverged when fit started"
+
+    def _remember_finite(self) -> None:
+        """Check the weights (raising DivergenceError if they are not sane) and keep a copy of this state."""
+        state = self.state_dict()
+        problem = weight_problem(state)
+        if problem is not None:
+            raise self._divergence(f"after step {self.step}, {problem}")
+        self.last_finite_state = copy.deepcopy(state)
 
     def reset_optimizers(self) -> None:
         """Fresh optimiser state with the same settings (PGGAN resets Adam at each new resolution)."""
@@ -324,104 +412,201 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------------------------------
 
     def state_dict(self) -> Dict[str, Any]:
+        """Everything a resume needs: models, optimisers, counters, history, hooks, RNGs (live tensors, not copies)."""
         return {
             "format": CHECKPOINT_FORMAT,
             "models": {"G": type(self.G).__name__, "D": type(self.D).__name__},
+            "optimizers": {"g_opt": type(self.g_opt).__name__, "d_opt": type(self.d_opt).__name__},
             "step": self.step, "d_steps": self.d_steps, "batches_drawn": self.batches_drawn,
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "G_ema": None if self.G_ema is None else self.G_ema.state_dict(),
             "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
-            "history": dict(self.history), "rng": _rng_state(),
+            "history": dict(self.history), "rng": rng_state(),
             "hooks": [hook.state_dict() for hook in self.hooks],
         }
 
     def save(self, path: Union[str, Path]) -> Path:
-        """Write a checkpoint atomically: a crash mid-write never replaces the previous good file."""
-        path = Path(path)
-        atomic_save(self.state_dict(), path)
-        self.last_good_checkpoint, self._saved_step = path, self.step
+        """Write a checkpoint atomically, with a checksum: a crash mid-write never replaces the previous file.
+
+        Refuses with ``DivergenceError`` when a weight is non-finite or over ``MAX_ABS_WEIGHT`` (1e6), so a
+        diverged state never becomes the last good checkpoint.
+        """
+        state = self.state_dict()
+        problem = weight_problem(state)
+        if problem is not None:
+            raise self._divergence(f"not saving {path} after step {self.step}: {problem}")
+        return self._write(state, Path(path))
+
+    def _write(self, state: Dict[str, Any], path: Path) -> Path:
+        save_checkpoint(state, path)
+        self.last_good_checkpoint, self._saved_step = path, state["step"]
         return path
 
     def resume(self, path: Union[str, Path]) -> "Trainer":
-        """Restore models, optimisers, step counters, history, hooks and every RNG from ``path``."""
+        """Restore this trainer from the checkpoint at ``path``; see ``load_state_dict`` for what wins."""
         state = load_checkpoint(path)
-        for key in ("G", "D"):
-            mine, theirs = type(getattr(self, key)).__name__, state["models"][key]
-            if mine != theirs:
-                raise CheckpointError(f"{path} holds a {theirs} as {key}, but this trainer has a {mine}; "
-                                      "build the same models you trained, or pick the right checkpoint")
-        try:
-            self.G.load_state_dict(state["G"])
-            self.D.load_state_dict(state["D"])
-            if self.G_ema is not None and state["G_ema"] is not None:
-                self.G_ema.load_state_dict(state["G_ema"])
-            self.g_opt.load_state_dict(state["g_opt"])
-            self.d_opt.load_state_dict(state["d_opt"])
-        except (RuntimeError, ValueError, KeyError) as err:
-            raise CheckpointError(f"{path} does not fit these models (different sizes or options?): {err}") from err
-        if len(state["hooks"]) != len(self.hooks):
-            raise CheckpointError(f"{path} was saved with {len(state['hooks'])} hooks, this trainer has "
-                                  f"{len(self.hooks)}; resume with the same hooks")
-        for hook, hook_state in zip(self.hooks, state["hooks"]):
-            hook.load_state_dict(hook_state)
-        self.step, self.d_steps, self.batches_drawn = state["step"], state["d_steps"], state["batches_drawn"]
-        self.history = History(state["history"])
-        _set_rng_state(state["rng"])
+        self.load_state_dict(state, source=str(path))
         self.last_good_checkpoint, self._saved_step = Path(path), self.step
         return self
 
+    def load_state_dict(self, state: Dict[str, Any], source: str = "the state") -> "Trainer":
+        """Restore models, optimiser state, counters, history, hooks and every RNG from ``state``.
 
-def atomic_save(obj: Any, path: Union[str, Path]) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        All or nothing: every part is first loaded into copies, so a state that does not fit (other
+        models, widths, optimisers, hooks) raises ``CheckpointError`` and leaves this trainer untouched.
+        This trainer's optimiser settings (lr, betas, ...) are kept; without an EMA generator in
+        ``state``, ``G_ema`` starts as a copy of the loaded G.
+        """
+        check_state(state, source)
+        for problem in self._kind_mismatches(state):
+            raise CheckpointError(f"{source} {problem}")
+        problem = weight_problem(state)
+        if problem is not None:
+            raise CheckpointError(f"{source} holds a diverged state ({problem}); resume from an earlier checkpoint")
+        staged = self._stage(state, source)
+        self._commit(state, staged, source)
+        return self
+
+    def _kind_mismatches(self, state: Dict[str, Any]) -> List[str]:
+        saved = dict(state["models"], **state.get("optimizers", {}))
+        mine = {"G": self.G, "D": self.D, "g_opt": self.g_opt, "d_opt": self.d_opt}
+        return [f"holds a {saved[key]} as {key}, but this trainer has a {type(obj).__name__}; build the same "
+                "models and optimisers you trained, or pick the right checkpoint"
+                for key, obj in mine.items() if key in saved and saved[key] != type(obj).__name__]
+
+    def _stage(self, state: Dict[str, Any], source: str) -> Dict[str, Any]:
+        """Load every part into a copy (raising CheckpointError on the first that does not fit)."""
+        staged = {"G": _loaded_copy(self.G, state["G"], "G", source),
+                  "D": _loaded_copy(self.D, state["D"], "D", source)}
+        if self.G_ema is not None:
+            # A checkpoint saved without EMA: the average starts from the loaded G, as it does at construction.
+            ema = state["G_ema"] if state["G_ema"] is not None else state["G"]
+            staged["G_ema"] = _loaded_copy(self.G_ema, ema, "G_ema", source)
+        for key in ("g_opt", "d_opt"):
+            _check_optimizer(getattr(self, key), state[key], key, source)
+        if len(state["hooks"]) != len(self.hooks):
+            raise CheckpointError(f"{source} was saved with {len(state['hooks'])} hooks, this trainer has "
+                                  f"{len(self.hooks)}; resume with the same hooks, in the same order")
+        for hook, hook_state in zip(self.hooks, state["hooks"]):
+            _check_hook(hook, hook_state, source)
+        return staged
+
+    def _commit(self, state: Dict[str, Any], staged: Dict[str, Any], source: str) -> None:
+        """Copy the staged parts into the live objects (users hold references to G, D and the hooks)."""
+        previous_rng = rng_state()
+        try:
+            set_rng_state(state["rng"])
+        except Exception as err:  # a malformed RNG state: nothing has changed yet
+            set_rng_state(previous_rng)
+            raise CheckpointError(f"{source} has an unusable RNG state ({err}); resume from another checkpoint") from err
+        for key in ("g_opt", "d_opt"):
+            _load_optimizer_keeping_settings(getattr(self, key), state[key])
+        for key, module in staged.items():
+            getattr(self, key).load_state_dict(module.state_dict())
+        if self.G_ema is None and state["G_ema"] is not None:
+            warnings.warn(f"{source} holds an EMA generator, but this trainer has ema_decay=None: G_ema is ignored "
+                          "(pass ema_decay to keep it)", stacklevel=3)
+        for hook, hook_state in zip(self.hooks, state["hooks"]):
+            hook.load_state_dict(hook_state)
+        self.step, self.d_steps, self.batches_drawn = state["step"], state["d_steps"], state["batches_drawn"]
+        self.history = History({key: list(values) for key, values in state["history"].items()})
+
+
+def _checkpoint_cadence(path: Optional[Union[str, Path]], every: Optional[int]) -> int:
+    """checkpoint_every as given, or the default with a path; nonsense is a ValueError."""
+    if every is None:
+        return DEFAULT_CHECKPOINT_EVERY if path is not None else 0
+    if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 0:
+        raise ValueError(f"checkpoint_every must be a whole number of steps >= 1 (or 0 = save only at the end, "
+                         f"on Ctrl-C and on divergence), got {every!r}")
+    if every and path is None:
+        raise ValueError(f"checkpoint_every={every} needs a checkpoint_path to save to")
+    return int(every)
+
+
+def _loaded_copy(module: nn.Module, state: Any, name: str, source: str) -> nn.Module:
+    staged = copy.deepcopy(module)
     try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        staged.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as err:
+        detail = " ".join(str(err).split())[:300]
+        raise CheckpointError(f"{source} does not fit this trainer's {name} ({type(module).__name__}): different "
+                              f"sizes or options? {detail}. Build the same model you trained, or pick the checkpoint "
+                              "that matches") from err
+    return staged
 
 
-def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
-    """Load a ganlib checkpoint safely (``weights_only=True``), with clear errors for bad files."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; train first, or check the path")
+def _check_optimizer(opt: torch.optim.Optimizer, saved: Any, name: str, source: str) -> None:
+    """Group sizes and state shapes must match the parameters (torch checks only the counts, at load)."""
+    groups = saved.get("param_groups") if isinstance(saved, dict) else None
+    if not isinstance(groups, list) or not isinstance(saved.get("state"), dict):
+        raise CheckpointError(f"{source} has no usable {name} state (param_groups and state are missing)")
+    sizes, mine = [len(g.get("params", ())) for g in groups], [len(g["params"]) for g in opt.param_groups]
+    if sizes != mine:
+        raise CheckpointError(f"{source}'s {name} optimises parameter groups of sizes {sizes}, this trainer's {mine}: "
+                              "the models differ; build the ones you trained")
+    params = [p for group in opt.param_groups for p in group["params"]]
+    ids = [i for group in groups for i in group["params"]]
+    for index, p in zip(ids, params):
+        for key, value in saved["state"].get(index, {}).items():
+            if torch.is_tensor(value) and value.dim() > 0 and value.shape != p.shape:
+                raise CheckpointError(f"{source}'s {name} {key} has shape {tuple(value.shape)} for a parameter of "
+                                      f"shape {tuple(p.shape)}: the models differ; build the ones you trained")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
-        raise CheckpointError(f"{path} is truncated or not a ganlib checkpoint ({type(err).__name__}: "
-                              f"{str(err)[:120]}); delete it and resume from an earlier one") from err
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} file; it was written by something else")
-    return state
+        copy.deepcopy(opt).load_state_dict(saved)
+    except (RuntimeError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{source}'s {name} state does not load ({err})") from err
+
+
+def _load_optimizer_keeping_settings(opt: torch.optim.Optimizer, saved: Dict[str, Any]) -> None:
+    """Load the saved moments and step counts, then put back this optimiser's own hyperparameters."""
+    settings = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
+    opt.load_state_dict(saved)
+    for group, mine in zip(opt.param_groups, settings):
+        params = group["params"]
+        group.clear()
+        group.update(mine, params=params)
+
+
+def _check_hook(hook: Hook, hook_state: Any, source: str) -> None:
+    """Trial-load a hook's state into a shallow copy (hooks may hold figures or widgets: no deep copies)."""
+    if type(hook).load_state_dict is Hook.load_state_dict:
+        return
+    try:
+        copy.copy(hook).load_state_dict(hook_state)
+    except Exception as err:
+        raise CheckpointError(f"{source}: hook {type(hook).__name__} cannot load its saved state ({err!r}); "
+                              "resume with the same hooks, in the same order") from err
+
+
+class _HeldInterrupt:
+    """Hold Ctrl-C (SIGINT) until the current step ends, so the trainer is never left half-updated.
+
+    A second Ctrl-C interrupts at once. Only where it can work: the main thread, with Python's default
+    handler (as in a script or a Jupyter cell); elsewhere it changes nothing.
+    """
+
+    def __enter__(self) -> "_HeldInterrupt":
+        self.pressed, self._previous = False, None
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def raise_if_pressed(self) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _grad_norm(net: nn.Module) -> float:
     norms = [p.grad.detach().norm(2) for p in net.parameters() if p.grad is not None]
     return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
-
-
-def _rng_state() -> Dict[str, Any]:
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
-             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                       "has_gauss": int(has_gauss), "gauss": float(gauss)}}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Dict[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
