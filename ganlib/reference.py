@@ -11,6 +11,7 @@ of the run against the real-vs-real floor.
 * ``load(name)``                   -- the model rebuilt from the manifest, checksum verified, loaded with
   ``weights_only=True``, in eval mode on ``ganlib.device()``;
 * ``sample(name, n, seed, labels)`` -- ``n`` images in [-1, 1] on the CPU;
+* ``obtain(name)``                 -- what a notebook calls: ``load`` or ``train``, as ``wanted()`` says;
 * ``wanted()``                     -- ``GANLIB_REFERENCE``: ``load`` (default below ``full``) or ``train``.
 
 Re-create one with ``python scripts/reference.py NAME`` (``make reference`` does all); the recipes and
@@ -24,7 +25,7 @@ import importlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -134,6 +135,19 @@ def load(name: str, device: Optional[torch.device] = None, directory: Optional[P
     except RuntimeError as err:
         raise ReferenceError(f"{path} does not fit {info['model']}(**{info['kwargs']}): {str(err)[:200]}; {fix}") from err
     return model.to(device or default_device()).eval().requires_grad_(False)
+
+
+def obtain(name: str, device: Optional[torch.device] = None) -> Tuple[nn.Module, Dict[str, Any]]:
+    """The chapter's reference model and its manifest entry, as ``GANLIB_REFERENCE`` asks: ``load`` the
+    shipped one, or ``train`` it here to the recipe's full budget (into ``build/reference/``; an hour on a
+    CPU core, minutes on a GPU) and load that."""
+    if wanted() == "load":
+        return load(name, device), entry(name)
+    from ganlib.experiments.reference import run, run_dir
+
+    trained = run_dir(name).parent / "trained"
+    run(name, out_dir=trained)
+    return load(name, device, directory=trained), entry(name, trained)
 
 
 @torch.no_grad()

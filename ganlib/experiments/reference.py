@@ -329,7 +329,7 @@ RUNS = {"single": _run_single, "lapgan": _run_lapgan, "pggan": _run_pggan}
 
 def run(name: str, root: Optional[Path] = None, out_dir: Optional[Path] = None, steps: Optional[int] = None,
         progress: bool = True, log: Callable[[str], None] = print,
-        device: Optional[torch.device] = None) -> Dict[str, Any]:
+        device: Optional[torch.device] = None, n_eval: int = N_EVAL) -> Dict[str, Any]:
     """Train (or resume) the reference model ``name``, then export it and update the manifest.
 
     ``steps`` shortens the run (every phase or level in proportion): for trying the script, never for shipping.
@@ -340,17 +340,18 @@ def run(name: str, root: Optional[Path] = None, out_dir: Optional[Path] = None, 
     folder = run_dir(name, root)
     folder.mkdir(parents=True, exist_ok=True)
     done = RUNS[r.family](r, folder, steps, progress, log, device or default_device())
-    return export(r, done, out_dir=out_dir, log=log)
+    return export(r, done, out_dir=out_dir, log=log, n_eval=n_eval)
 
 
-def export(r: Recipe, done: Finished, out_dir: Optional[Path] = None, log: Callable[[str], None] = print) -> Dict[str, Any]:
+def export(r: Recipe, done: Finished, out_dir: Optional[Path] = None, log: Callable[[str], None] = print,
+           n_eval: int = N_EVAL) -> Dict[str, Any]:
     """Write ``data/reference/NAME.pt`` (fp16) and its manifest entry, with metrics measured on those fp16 weights."""
     out_dir = out_dir or ref.reference_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     state = ref.half_round_trip(done.model)
     path = out_dir / f"{r.name}.pt"
     atomic_save(state, path)
-    metrics = measure(done.model, r)
+    metrics = measure(done.model, r, n=n_eval)
     info = {
         "file": path.name, "chapter": r.chapter, "kind": r.kind,
         "model": ref.class_path(done.model), "kwargs": r.generator_kwargs, "dtype": "float16",
