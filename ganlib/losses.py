@@ -5,6 +5,11 @@ take the critic and the batches and return the unweighted penalty; the caller mu
 weight (lambda, gamma), so the training step reads like the paper's equation::
 
     d_loss = critic_wasserstein(D(real), D(fake)) + 10 * gradient_penalty(D, real, fake)
+
+NaN or inf inputs pass straight through every loss (a NaN score gives a NaN loss): checking every call
+would cost a device sync per step, and the ``Trainer``'s guard already stops training at the first
+non-finite loss, naming the step and the last good checkpoint. Call them outside the Trainer? Check
+``torch.isfinite(loss)`` yourself.
 """
 from __future__ import annotations
 
@@ -96,7 +101,13 @@ def _coding(coding: Union[str, Tuple[float, float, float]]) -> Tuple[float, floa
             raise ValueError(f"unknown LSGAN coding {coding!r}; choose one of {', '.join(LSGAN_CODINGS)} "
                              "or pass (a, b, c)")
         return LSGAN_CODINGS[coding]
-    return coding
+    try:
+        a, b, c = (float(v) for v in coding)
+    except (TypeError, ValueError):
+        raise ValueError(f"LSGAN coding must be a name ({', '.join(LSGAN_CODINGS)}) or three numbers (a, b, c) = "
+                         f"(target for fakes, target for reals, what G wants D to say about fakes), got {coding!r}"
+                         ) from None
+    return a, b, c
 
 
 def discriminator_least_squares(real_scores: Tensor, fake_scores: Tensor,
@@ -119,13 +130,29 @@ def _as_critic(critic: Callable[..., Tensor], labels: Optional[Tensor]) -> Calla
     return critic if labels is None else (lambda x: critic(x, labels))
 
 
+def _penalty_batch(x: Tensor, name: str, penalty: str) -> None:
+    """A penalty differentiates D w.r.t. its input: it needs a non-empty floating-point batch."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{penalty}: {name} must be a tensor batch, got {type(x).__name__}")
+    if x.dim() == 0 or x.shape[0] == 0:
+        raise ValueError(f"{penalty}: {name} is an empty batch (shape {tuple(x.shape)}); it needs at least one sample")
+    if not x.is_floating_point():
+        raise TypeError(f"{penalty}: {name} has dtype {x.dtype}; gradients need floating point: convert it with "
+                        ".float() (images scaled to [-1, 1])")
+
+
 def gradient_penalty(critic: Callable[..., Tensor], real: Tensor, fake: Tensor, target: float = 1.0,
                      labels: Optional[Tensor] = None) -> Tensor:
     """E[(||grad f(x_hat)||_2 - target)^2] on x_hat = real + eps (fake - real) (Gulrajani et al. 2017, eq. 3).
 
-    One eps ~ U[0, 1] per sample; the norm is per sample over all non-batch dimensions; the graph is
-    kept (``create_graph=True``) so the penalty trains the critic. Multiply by lambda (10) yourself.
+    One eps ~ U[0, 1] per sample, so eps = 0 is the real sample and eps = 1 the fake (the paper's
+    eps x + (1 - eps) x~ with the roles of eps and 1 - eps swapped: the same distribution of x_hat). The
+    norm is per sample over all non-batch dimensions; the graph is kept (``create_graph=True``) so the
+    penalty trains the critic. Multiply by lambda (10) yourself. NaN inputs give a NaN penalty (see the
+    module docstring). ``real`` and ``fake`` must be non-empty floating-point batches.
     """
+    _penalty_batch(real, "real", "gradient_penalty")
+    _penalty_batch(fake, "fake", "gradient_penalty")
     if real.shape != fake.shape:
         raise ValueError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} batches must have the same shape")
     eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
@@ -137,7 +164,11 @@ def gradient_penalty(critic: Callable[..., Tensor], real: Tensor, fake: Tensor, 
 
 
 def r1_penalty(critic: Callable[..., Tensor], real: Tensor, labels: Optional[Tensor] = None) -> Tensor:
-    """E[||grad D(x)||^2] on real data (Mescheder et al. 2018); StyleGAN adds gamma/2 times this to D's loss."""
+    """E[||grad D(x)||^2] on real data (Mescheder et al. 2018); StyleGAN adds gamma/2 times this to D's loss.
+
+    ``real`` must be a non-empty floating-point batch; NaN inputs give a NaN penalty (see the module docstring).
+    """
+    _penalty_batch(real, "real", "r1_penalty")
     x = real.detach().requires_grad_(True)
     scores = _scores(_as_critic(critic, labels)(x), "critic output")
     (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)

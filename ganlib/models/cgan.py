@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlib.models.dcgan import Discriminator, Generator, check_images, check_size, dcgan_init_
+from ganlib.models.latent import check_latent
 
 MODES = ("onehot", "embed", "projection")
 
@@ -85,6 +86,7 @@ class ConditionalGenerator(nn.Module):
                     self.backbone.net[i] = ConditionalBatchNorm2d(layer.num_features, n_classes)
 
     def forward(self, z: Tensor, y: Tensor) -> Tensor:
+        check_latent(z, self, f"(N, {self.z_dim})")
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"ConditionalGenerator expects z of shape (N, {self.z_dim}), got {tuple(z.shape)}")
         y = _check_labels(y, len(z), self.n_classes, "ConditionalGenerator")

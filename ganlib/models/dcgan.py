@@ -17,6 +17,8 @@ from typing import List, Tuple
 
 from torch import Tensor, nn
 
+from ganlib.models.latent import check_latent
+
 G_ACTIVATIONS = ("relu", "leaky_relu")
 D_ACTIVATIONS = ("leaky_relu", "relu")
 
@@ -106,9 +108,10 @@ class Generator(nn.Module):
         dcgan_init_(self)
 
     def forward(self, z: Tensor) -> Tensor:
+        expected = self.net[0].in_channels
+        check_latent(z, self, f"(N, {expected})")
         if z.dim() == 2:
             z = z[:, :, None, None]
-        expected = self.net[0].in_channels
         if z.dim() != 4 or z.shape[1] != expected or z.shape[2:] != (1, 1):
             raise ValueError(f"Generator expects z of shape (N, {expected}) or (N, {expected}, 1, 1), "
                              f"got {tuple(z.shape)}")

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganlib.models.latent import check_latent
 from ganlib.pyramid import laplacian_pyramid, upsample
 from ganlib.runtime import eval_mode
 
@@ -44,6 +45,7 @@ class BaseGenerator(nn.Module):
             nn.Linear(hidden, img_channels * size * size), nn.Tanh())
 
     def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        check_latent(z, self, f"(N, {self.z_dim})")
         h = torch.cat([z, _one_hot(labels, self.n_classes, z.shape[0])], 1) if self.n_classes else z
         return self.net(h).view(-1, self.img_channels, self.size, self.size)
 
@@ -86,6 +88,7 @@ class ConvBaseGenerator(nn.Module):
             nn.Conv2d(width, img_channels, 3, padding=1), nn.Tanh())
 
     def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        check_latent(z, self, f"(N, {self.z_dim})")
         h = torch.cat([z, _one_hot(labels, self.n_classes, z.shape[0])], 1) if self.n_classes else z
         return self.net(self.fc(h).view(-1, 2 * self.width, 4, 4))
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlib.layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, downsample2x, upsample2x
+from ganlib.models.latent import check_latent
 from ganlib.train import Hook, Trainer
 
 
@@ -155,6 +156,7 @@ class PGGANGenerator(_StageMixin, nn.Module):
         self._init_stage()
 
     def forward(self, z: Tensor) -> Tensor:
+        check_latent(z, self, f"(N, {self.z_dim})")
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must be (N, {self.z_dim}), got {tuple(z.shape)}")
         level, alpha = self.stage

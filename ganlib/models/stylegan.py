@@ -42,6 +42,7 @@ from torch import Tensor, nn
 
 from ganlib.layers import Blur, EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, downsample2x, upsample2x
 from ganlib.losses import r1_penalty
+from ganlib.models.latent import check_latent
 from ganlib.models.pggan import _StageMixin, pool_to, to_full_size
 from ganlib.runtime import eval_mode
 
@@ -83,6 +84,7 @@ class MappingNetwork(nn.Module):
         self.z_dim, self.w_dim, self.depth = z_dim, w_dim, depth
 
     def forward(self, z: Tensor) -> Tensor:
+        check_latent(z, self, f"(N, {self.z_dim})")
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape (N, {self.z_dim}), got {tuple(z.shape)}")
         x = self.norm(z)
@@ -402,6 +404,7 @@ class StyleGenerator(nn.Module):
     def forward(self, z: Tensor, psi: float = 1.0, cutoff: Optional[int] = None,
                 noise: Optional[Sequence[Optional[Tensor]]] = None, noise_mode: str = "random") -> Tensor:
         """Images (N, C, R, R) for latents z (N, z_dim); see the class docstring for train vs eval behaviour."""
+        check_latent(z, self, f"(N, {self.z_dim})")
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape (N, {self.z_dim}), got {tuple(z.shape)}")
         w = self.mapping(z)
