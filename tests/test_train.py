@@ -1,5 +1,7 @@
 """The training loop: exact resume, the NaN guard, atomic checkpoints, n_critic, hooks, EMA."""
 import os
+import re
+import signal
 
 import pytest
 import torch
@@ -223,3 +225,117 @@ def test_training_step_on_cuda(monkeypatch):
     trainer = make_trainer(device=ganlib.device())
     trainer.fit(3)
     assert next(trainer.G.parameters()).is_cuda and trainer.step == 3
+
+
+# -- nothing trained is lost; resume does what the user asked ----------------------------------------
+
+def test_nan_advice_lower_the_lr_then_resume_works_end_to_end(tmp_path):
+    make_trainer(tmp_path, checkpoint_every=3).fit(6)  # a healthy run at lr 2e-4 leaves a checkpoint
+    diverging = make_trainer(tmp_path, lr=1e6, checkpoint_every=3)
+    diverging.resume(tmp_path / "ckpt.pt")
+    with pytest.raises(DivergenceError) as caught:
+        diverging.fit(30)
+    # Follow the message: the checkpoint it names, a new trainer with lower learning rates, resume.
+    named = re.search(r"last good checkpoint is (\S+) \(step (\d+)\)", str(caught.value))
+    assert named and "Lower the learning rates" in str(caught.value)
+    fixed = make_trainer(tmp_path, lr=1e-4, betas=(0.0, 0.9))
+    fixed.resume(named.group(1))
+    assert fixed.step == int(named.group(2)) == 6
+    for opt in (fixed.g_opt, fixed.d_opt):
+        assert [(g["lr"], g["betas"]) for g in opt.param_groups] == [(1e-4, (0.0, 0.9))]
+        assert all(s["step"] == (6 if opt is fixed.g_opt else 12) for s in opt.state.values())  # Adam state loaded
+    fixed.fit(12)
+    assert fixed.step == 12
+    assert all(torch.isfinite(params(net)).all() for net in (fixed.G, fixed.D, fixed.G_ema))
+
+
+def test_checkpoint_without_ema_starts_g_ema_from_the_loaded_g(tmp_path):
+    make_trainer(tmp_path, ema_decay=None).fit(3)
+    with_ema = make_trainer(ema_decay=0.9, seed=7)
+    random_init = params(with_ema.G_ema).clone()
+    with_ema.resume(tmp_path / "ckpt.pt")
+    saved_g = torch.cat([v.flatten() for k, v in load_checkpoint(tmp_path / "ckpt.pt")["G"].items()
+                         if k in dict(with_ema.G.named_parameters())])
+    assert torch.equal(params(with_ema.G_ema), saved_g) and torch.equal(params(with_ema.G), saved_g)
+    assert not torch.equal(params(with_ema.G_ema), random_init)
+
+
+def test_checkpoint_with_ema_into_a_trainer_without_ignores_it_with_a_warning(tmp_path):
+    saved = make_trainer(tmp_path, ema_decay=0.9)
+    saved.fit(3)
+    plain = make_trainer(ema_decay=None, seed=7)
+    with pytest.warns(UserWarning, match="holds an EMA generator.*ema_decay=None.*ignored"):
+        plain.resume(tmp_path / "ckpt.pt")
+    assert plain.G_ema is None and torch.equal(params(plain.G), params(saved.G))
+
+
+class InterruptAt(Hook):
+    """Sends this process a real SIGINT (Ctrl-C) in the middle of step ``at``, after its first D step."""
+
+    def __init__(self, at):
+        self.at, self.sent = at, False
+
+    def on_d_step_end(self, trainer):
+        if trainer.step == self.at and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="POSIX signals")
+def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(tmp_path):
+    straight = make_trainer(hooks=[Hook()])
+    straight.fit(9)
+    interrupted = make_trainer(tmp_path, checkpoint_every=0, hooks=[InterruptAt(4)])
+    with pytest.raises(KeyboardInterrupt, match=r"interrupted at step 5; saved to .*ckpt.pt"):
+        interrupted.fit(9)
+    assert interrupted.step == 5 and load_checkpoint(tmp_path / "ckpt.pt")["step"] == 5
+    resumed = make_trainer(seed=3, hooks=[Hook()])
+    resumed.data = interrupted.data
+    resumed.resume(tmp_path / "ckpt.pt")
+    resumed.fit(9)
+    assert torch.equal(params(resumed.G), params(straight.G)) and torch.equal(params(resumed.D), params(straight.D))
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="POSIX signals")
+def test_ctrl_c_without_a_path_keeps_the_trainer_whole_in_memory():
+    straight = make_trainer(hooks=[Hook()])
+    straight.fit(9)
+    trainer = make_trainer(hooks=[InterruptAt(2)])
+    with pytest.raises(KeyboardInterrupt, match="intact in memory"):
+        trainer.fit(9)
+    assert trainer.step == 3
+    trainer.fit(9)  # continue with the same trainer (a notebook's next cell), as if never interrupted
+    assert torch.equal(params(trainer.G), params(straight.G))
+    assert torch.isfinite(trainer.sample(5)).all()
+
+
+def test_default_cadence_with_a_path_is_500_steps(tmp_path):
+    from ganlib.train import DEFAULT_CHECKPOINT_EVERY
+    assert DEFAULT_CHECKPOINT_EVERY == 500
+    assert make_trainer(tmp_path).checkpoint_every == 500
+    assert make_trainer().checkpoint_every == 0
+    assert make_trainer(tmp_path, checkpoint_every=0).checkpoint_every == 0
+
+
+def test_exploding_weights_never_become_the_last_good_checkpoint(tmp_path):
+    from ganlib.train import MAX_ABS_WEIGHT
+    trainer = make_trainer(tmp_path, lr=1e8, checkpoint_every=1, d_penalty=None, log_every=100)
+    with pytest.raises(DivergenceError, match=r"not saving .*ckpt.pt after step \d+: .* over MAX_ABS_WEIGHT") as caught:
+        trainer.fit(20)  # the losses are still finite here: it is the weights' check that stops the run
+    assert "The last good checkpoint is" in str(caught.value)
+    state = load_checkpoint(tmp_path / "ckpt.pt")
+    for net in ("G", "D", "G_ema"):
+        assert all(v.abs().max() <= MAX_ABS_WEIGHT for v in state[net].values() if v.is_floating_point())
+
+
+def test_divergence_without_a_path_keeps_the_last_finite_state_in_memory():
+    trainer = make_trainer(lr=1e8, d_penalty=None, log_every=2)
+    with pytest.raises(DivergenceError, match=r"kept in memory.*last_finite_state") as caught:
+        trainer.fit(20)
+    kept = trainer.last_finite_state
+    assert f"(step {kept['step']})" in str(caught.value)
+    again = make_trainer(lr=1e-4)
+    again.load_state_dict(kept)
+    assert again.step == kept["step"] and again.g_opt.param_groups[0]["lr"] == 1e-4
+    again.fit(again.step + 3)
+    assert torch.isfinite(params(again.G)).all()
