@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root unless told to (containers, CI); a laptop user never needs it.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: install lab test run gpu-check clean
+.PHONY: install lab test run reference gpu-check clean
 
 install: $(STAMP)
 
@@ -36,6 +36,12 @@ run: install
 	for nb in notebooks/*.ipynb; do \
 	  $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 --output-dir build "$$nb" || exit 1; \
 	done
+
+# Re-create every shipped reference model (data/reference/) from scratch on one CPU core each, two side by
+# side (about an hour a pair on a 2-core machine); interrupted runs resume from build/reference/NAME/.
+REFERENCE_MODELS ?= dcgan cgan lapgan pggan
+reference: install
+	printf '%s\n' $(REFERENCE_MODELS) | OMP_NUM_THREADS=1 xargs -P 2 -I NAME $(BIN)/python scripts/reference.py NAME --quiet
 
 gpu-check: install
 	bash scripts/gpu_check.sh
