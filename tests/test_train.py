@@ -339,3 +339,12 @@ def test_divergence_without_a_path_keeps_the_last_finite_state_in_memory():
     assert again.step == kept["step"] and again.g_opt.param_groups[0]["lr"] == 1e-4
     again.fit(again.step + 3)
     assert torch.isfinite(params(again.G)).all()
+
+
+def test_linear_lr_decay_decays_from_the_resumed_trainers_own_lr(tmp_path):
+    from ganlib.experiments.toy import LinearLrDecay
+    make_trainer(tmp_path, lr=1e-3, hooks=[LinearLrDecay(total=10, fraction=1.0)]).fit(5)
+    resumed = make_trainer(lr=1e-4, hooks=[LinearLrDecay(total=10, fraction=1.0)])
+    resumed.resume(tmp_path / "ckpt.pt")
+    resumed.fit(6)  # lr of step 5 = base * (1 - 0.99 * 5 / 10), from the new base 1e-4, not the saved 1e-3
+    assert resumed.g_opt.param_groups[0]["lr"] == pytest.approx(1e-4 * (1 - 0.99 * 0.5))

@@ -152,11 +152,12 @@ class LinearLrDecay(Hook):
             for group, lr in zip(opt.param_groups, base):
                 group["lr"] = lr * factor
 
+    # Nothing to checkpoint: the base rates are the trainer's own settings, which a resume keeps (a resumed
+    # trainer with a lower lr decays from that lr). Older checkpoints' "base" is ignored for the same reason.
     def state_dict(self) -> Dict[str, Any]:
-        return {"base": self.base}
+        return {}
 
-    def load_state_dict(self, state: Dict[str, Any]) -> None:
-        self.base = state["base"]
+    def load_state_dict(self, state: Dict[str, Any]) -> None: ...
 
 
 class ModeTracker(Hook):
