@@ -1,7 +1,7 @@
 """ganlib: the tested PyTorch library behind the GAN Course notebooks.
 
 Layers, lowest first (arrows point one way):
-runtime -> data -> losses / layers -> models -> train -> metrics -> viz / widgets.
+runtime, checkpoint -> data -> losses / layers -> models -> train -> metrics -> viz / widgets.
 """
 from ganlib.runtime import by_scale, describe, device, scale, seed_everything
 

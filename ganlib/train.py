@@ -277,17 +277,21 @@ class Trainer:
 
     def _on_interrupt(self) -> str:
         """Save what was trained (if there is a path and the weights are sane); the interrupt's message."""
-        where = f"interrupted at step {self.step}" + (" in the middle of a step" if self._in_step else "")
+        where = f"training interrupted at step {self.step}"
+        # A second Ctrl-C (or one outside the main thread) can land mid-step: D updated, G not yet.
+        cut = " in the middle of a step (it is redone on fit, so not bit-exact)" if self._in_step else ""
         if self.checkpoint_path is None:
-            return (f"training {where}; the trainer and its models are intact in memory "
-                    "(no checkpoint_path was given, nothing was saved); fit again to continue")
+            return (f"{where}{cut}; the trainer and its models are in memory (no checkpoint_path was given, "
+                    "nothing was saved): sample from it, or fit again to continue")
         state = self.state_dict()
         problem = weight_problem(state)
         if problem is not None:
-            return f"training {where}; not saved to {self.checkpoint_path}: {problem}"
-        self._write(state, self.checkpoint_path)
-        cut = " (the step was cut short, so a resume redoes it and is not bit-exact)" if self._in_step else ""
-        return f"training {where}; saved to {self.checkpoint_path}{cut}: resume(path) and fit again to continue"
+            return f"{where}{cut}; not saved to {self.checkpoint_path}: {problem}"
+        try:
+            self._write(state, self.checkpoint_path)
+        except OSError as err:  # keep the interrupt: the trained models are still in memory
+            return f"{where}{cut}; saving to {self.checkpoint_path} failed ({err}); the models are still in memory"
+        return f"{where}{cut}; saved to {self.checkpoint_path}: resume(path) and fit again to continue"
 
     def _critic_iterations(self, step: int) -> int:
         n = self.n_critic(step) if callable(self.n_critic) else self.n_critic
