@@ -21,6 +21,7 @@ every optimiser state finite.
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import math
@@ -105,17 +106,12 @@ def remove_stale_temps(path: PathLike) -> List[Path]:
     """
     path = Path(path)
     removed = []
-    for tmp in path.parent.glob(f".{glob_escape(path.name)}.tmp-*"):
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
         pid = tmp.name.rsplit("-", 1)[-1]
         if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
-
-
-def glob_escape(name: str) -> str:
-    """``name`` with glob's special characters made literal."""
-    return re.sub(r"([\[\]*?])", r"[\1]", name)
 
 
 def _temp_path(path: Path, pid: int) -> Path:
@@ -196,7 +192,7 @@ def _payload(data: bytes, path: Path) -> bytes:
     if data.startswith(ZIP_MAGIC):
         return data  # version 1: no header, no checksum
     if not data.startswith(MAGIC):
-        if MAGIC.startswith(data):
+        if MAGIC.startswith(data) or ZIP_MAGIC.startswith(data):
             raise CheckpointError(f"{path} is truncated ({len(data)} bytes, inside its header); delete it and "
                                   "resume from an earlier checkpoint")
         raise CheckpointError(f"{path} is not a ganlib-checkpoint file (it does not start with "
@@ -220,9 +216,10 @@ def _unpickle(payload: bytes, path: Path) -> Any:
     try:
         return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises RuntimeError, OSError, UnpicklingError, EOFError... for bad zips
+        detail = (str(err).strip().splitlines() or [""])[0][:120]
         raise CheckpointError(f"{path} cannot be read: it is truncated, corrupt or not a ganlib-checkpoint file "
-                              f"({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''}); "
-                              "delete it and resume from an earlier checkpoint, or check the path") from err
+                              f"({type(err).__name__}: {detail}); delete it and resume from an earlier checkpoint, "
+                              "or check the path") from err
 
 
 # -- divergence check ------------------------------------------------------------------------------
