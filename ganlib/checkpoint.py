@@ -26,6 +26,7 @@ import hashlib
 import io
 import math
 import os
+import pickle
 import random
 import re
 from pathlib import Path
@@ -215,8 +216,12 @@ def _payload(data: bytes, path: Path) -> bytes:
 def _unpickle(payload: bytes, path: Path) -> Any:
     try:
         return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises RuntimeError, OSError, UnpicklingError, EOFError... for bad zips
-        detail = (str(err).strip().splitlines() or [""])[0][:120]
+    except pickle.UnpicklingError as err:  # weights_only refused an object: never in a checkpoint we wrote
+        raise CheckpointError(f"{path} is corrupt or not a ganlib-checkpoint file: its pickle holds Python objects "
+                              "other than tensors and plain values (e.g. a whole model), which a checkpoint never "
+                              "does and which are not unpickled here, as they could run code; check the path") from err
+    except Exception as err:  # torch raises RuntimeError, OSError, EOFError... for bad zips
+        detail = (re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines() or [""])[0][:120]  # no ANSI bold
         raise CheckpointError(f"{path} cannot be read: it is truncated, corrupt or not a ganlib-checkpoint file "
                               f"({type(err).__name__}: {detail}); delete it and resume from an earlier checkpoint, "
                               "or check the path") from err

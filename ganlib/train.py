@@ -533,7 +533,7 @@ def _loaded_copy(module: nn.Module, state: Any, name: str, source: str) -> nn.Mo
     try:
         staged.load_state_dict(state)
     except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as err:
-        detail = " ".join(str(err).split())[:300]
+        detail = " ".join(str(err).split())[:300].rstrip(".")
         raise CheckpointError(f"{source} does not fit this trainer's {name} ({type(module).__name__}): different "
                               f"sizes or options? {detail}. Build the same model you trained, or pick the checkpoint "
                               "that matches") from err
