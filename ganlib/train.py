@@ -151,6 +151,9 @@ class Trainer:
         ema_decay: keep ``G_ema``, an exponential moving average of G's weights (None = off).
         latent: ``f(n) -> z`` on the right device; default ``randn(n, G.z_dim)``.
         joint_d_batch: run real and fake through D as one concatenated batch (matters with BatchNorm).
+        augment: ``f(images) -> images`` applied to every batch D sees, real and fake, in D's step, its
+            penalty and G's step (differentiable augmentation, e.g. ``ganlib.augment.DiffAugment()``);
+            None = off. Its ``state_dict`` (the augmentation RNG), if it has one, is checkpointed.
         hooks: ``Hook`` instances, called in order.
         checkpoint_path: where ``fit`` saves: every ``checkpoint_every`` steps, at the end, on Ctrl-C, and
             the last finite state on divergence.
@@ -173,7 +176,8 @@ class Trainer:
                  betas: Tuple[float, float] = (0.5, 0.999), n_critic: Union[int, Callable[[int], int]] = 1,
                  d_penalty: Optional[Callable[..., Tensor]] = None, d_penalty_every: int = 1,
                  ema_decay: Optional[float] = None, latent: Optional[Callable[[int], Tensor]] = None,
-                 joint_d_batch: bool = False, hooks: Sequence[Hook] = (),
+                 joint_d_batch: bool = False, augment: Optional[Callable[[Tensor], Tensor]] = None,
+                 hooks: Sequence[Hook] = (),
                  checkpoint_path: Optional[Union[str, Path]] = None, checkpoint_every: Optional[int] = None,
                  log_every: int = 10, progress: bool = True, device: Optional[torch.device] = None) -> None:
         if not hasattr(data, "batch"):
@@ -187,6 +191,9 @@ class Trainer:
             raise ValueError(f"ema_decay must be in (0, 1), e.g. 0.999, got {ema_decay}")
         if log_every < 1:
             raise ValueError(f"log_every must be >= 1, got {log_every}")
+        if augment is not None and not callable(augment):
+            raise TypeError(f"augment must be a function of a batch of images (e.g. ganlib.augment.DiffAugment()), "
+                            f"got {type(augment).__name__}")
         if latent is None and not isinstance(getattr(G, "z_dim", None), int):
             raise ValueError(f"{type(G).__name__} has no integer z_dim attribute; give it one or pass latent=f(n)")
         self.device = device or default_device()
@@ -199,6 +206,7 @@ class Trainer:
         self.G_ema = None if ema_decay is None else copy.deepcopy(self.G).eval().requires_grad_(False)
         self.latent = latent or (lambda n: torch.randn(n, self.G.z_dim, device=self.device))
         self.joint_d_batch, self.hooks = joint_d_batch, list(hooks)
+        self.augment = augment
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
         self.checkpoint_every = _checkpoint_cadence(checkpoint_path, checkpoint_every)
         self.log_every, self.progress = log_every, progress
@@ -316,6 +324,8 @@ class Trainer:
         with torch.no_grad():
             fake = self._call(self.G, self.latent(real.shape[0]), y)
         self.D.requires_grad_(True)
+        if self.augment is not None:  # DiffAugment: the same policy on both, so D cannot tell them apart by it
+            real, fake = self.augment(real), self.augment(fake)
         if self.joint_d_batch:
             both = self._call(self.D, torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
             real_out, fake_out = both[: real.shape[0]], both[real.shape[0]:]
@@ -346,7 +356,7 @@ class Trainer:
         y = self._next_batch()[1] if conditional else None
         self.D.requires_grad_(False)  # G's step needs gradients w.r.t. the fakes only, not D's weights
         fake = self._call(self.G, self.latent(n), y)
-        fake_out = self._call(self.D, fake, y)
+        fake_out = self._call(self.D, fake if self.augment is None else self.augment(fake), y)
         loss = self.g_loss(fake_out)
         self._guard(loss, "generator loss", step)
         self.g_opt.zero_grad(set_to_none=True)
@@ -427,6 +437,7 @@ class Trainer:
             "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
             "history": dict(self.history), "rng": rng_state(),
             "hooks": [hook.state_dict() for hook in self.hooks],
+            "augment": self.augment.state_dict() if hasattr(self.augment, "state_dict") else None,
         }
 
     def save(self, path: Union[str, Path]) -> Path:
@@ -512,6 +523,8 @@ class Trainer:
                           "(pass ema_decay to keep it)", stacklevel=3)
         for hook, hook_state in zip(self.hooks, state["hooks"]):
             hook.load_state_dict(hook_state)
+        if state.get("augment") is not None and hasattr(self.augment, "load_state_dict"):
+            self.augment.load_state_dict(state["augment"])
         self.step, self.d_steps, self.batches_drawn = state["step"], state["d_steps"], state["batches_drawn"]
         self.history = History({key: list(values) for key, values in state["history"].items()})
 

@@ -111,3 +111,50 @@ def test_off_is_identity_and_bad_policies_are_refused():
         augment.DiffAugment("")
     with pytest.raises(ValueError, match="float images"):
         augment.diff_augment(torch.zeros(2, 8, 8))
+
+
+# -- through the Trainer --------------------------------------------------------------------------------
+
+def _image_trainer(tmp_path=None, augment_policy="translation,cutout", seed=0):
+    from ganlib import losses
+    from ganlib.data import TensorSource
+    from ganlib.models.dcgan import Discriminator, Generator
+    from ganlib.train import Trainer
+
+    torch.manual_seed(seed)
+    G, D = Generator(z_dim=8, image_size=16, channels=1, width=4), Discriminator(image_size=16, channels=1, width=4)
+    reals = torch.rand(64, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    seen = []
+    D.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    aug = augment.DiffAugment(augment_policy, seed=1) if augment_policy else None
+    trainer = Trainer(G, D, TensorSource(reals, batch_size=8, seed=0), d_loss=losses.discriminator_bce,
+                      g_loss=losses.generator_nonsaturating, augment=aug, progress=False, device=torch.device("cpu"),
+                      checkpoint_path=None if tmp_path is None else tmp_path / "aug.pt")
+    return trainer, reals, seen
+
+
+def test_trainer_augments_what_d_sees_and_only_then():
+    trainer, reals, seen = _image_trainer(augment_policy=None)
+    trainer.fit(1)
+    first_batch = trainer.data.batch(0)
+    assert torch.equal(seen[0], first_batch)  # off: D sees the real batch as drawn
+    trainer, reals, seen = _image_trainer()
+    trainer.fit(1)
+    assert not torch.equal(seen[0], first_batch)  # on: shifted and cut out
+    assert (seen[0] == 0).flatten(1).sum(1).min() >= 16  # every real got a hole of at least a clipped 4x4 square
+    assert (seen[1] == 0).flatten(1).sum(1).min() >= 16 and (seen[2] == 0).flatten(1).sum(1).min() >= 16  # fakes too
+
+
+def test_augmented_run_resumes_exactly(tmp_path):
+    straight, _, _ = _image_trainer()
+    straight.fit(4)
+    first, _, _ = _image_trainer(tmp_path)
+    first.fit(2)
+    resumed, _, _ = _image_trainer(tmp_path, seed=5)  # other init: everything must come from the checkpoint
+    resumed.resume(tmp_path / "aug.pt")
+    resumed.fit(4)
+    for a, b in zip(straight.G.parameters(), resumed.G.parameters()):
+        assert torch.equal(a, b)
+    from ganlib.train import Trainer
+    with pytest.raises(TypeError, match="augment must be a function"):
+        Trainer(straight.G, straight.D, straight.data, d_loss=None, g_loss=None, augment="color")
