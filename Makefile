@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root unless told to (containers, CI); a laptop user never needs it.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: install lab test run reference gpu-check clean
+.PHONY: install lab test run student reference gpu-check clean
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ run: install
 	for nb in notebooks/*.ipynb; do \
 	  $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 --output-dir build "$$nb" || exit 1; \
 	done
+
+# The student version: notebooks/ copied to build/student/ with every cell tagged `solution` replaced by a stub that
+# keeps the function's signature and raises NotImplementedError("exercise N.M: ..."). Standard library only.
+student:
+	$(PYTHON) scripts/student.py
 
 # Re-create every shipped reference model (data/reference/) from scratch on one CPU core each, two side by
 # side (about an hour a pair on a 2-core machine); interrupted runs resume from build/reference/NAME/.
