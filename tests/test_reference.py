@@ -122,7 +122,8 @@ def test_batchnorm_recalibration_matches_the_batch_statistics():
     assert eval_out.shape == (64, 1, 28, 28)
 
 
-def test_a_short_run_resumes_and_exports_a_loadable_model(tmp_path):
+def test_a_short_run_resumes_and_exports_a_loadable_model(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "RECALIBRATION_BATCHES", 2)  # the statistics of 512 samples do for a 3-step model
     kwargs = dict(root=tmp_path / "runs", out_dir=tmp_path / "out", progress=False, log=lambda msg: None, n_eval=100,
                   device=torch.device("cpu"))
     first = runs.run("dcgan", steps=2, **kwargs)

@@ -28,6 +28,7 @@ from ganlib.train import Evaluate, Hook, Trainer, atomic_save
 
 N_EVAL = 1000          # images per Fréchet distance: the held-out split has exactly 1,000 digits
 EVAL_SEED = 1234       # latents for the evaluations, separate from training's RNG stream
+RECALIBRATION_BATCHES = 40  # batches of 256 latents for re-estimating BatchNorm statistics (10,240 samples)
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def export_copy(source: Any, r: Recipe) -> nn.Module:
         net(z, torch.randint(0, 10, (256,), generator=gen)) if r.kind == "conditional" else net(z)
 
     with torch.no_grad():
-        ref.recalibrate_batchnorm_(G, forward, batches=40)
+        ref.recalibrate_batchnorm_(G, forward, batches=RECALIBRATION_BATCHES)
     if r.family == "pggan":
         model.set_stage(model.n_levels - 1, 1.0)
     return model.eval()
@@ -218,7 +219,7 @@ class Finished:
 
     model: nn.Module
     steps: int
-    images_seen: int
+    images_seen: int            # real images D was shown (a conditional G step also draws a batch, for its labels)
     seconds: float
     curve: Dict[str, Any]
 
@@ -239,7 +240,7 @@ def _scores_logger(r: Recipe, clock: WallClock, log: Callable[[str], None], scor
 
 
 def _run_single(r: Recipe, folder: Path, steps: Optional[int], progress: bool, log: Callable[[str], None],
-                device: torch.device) -> Finished:
+                device: torch.device, n_eval: int = N_EVAL) -> Finished:
     steps = r.steps if steps is None else steps
     seed_everything(r.seed)
     G = ref.build_model(r.generator, r.generator_kwargs)
@@ -249,19 +250,19 @@ def _run_single(r: Recipe, folder: Path, steps: Optional[int], progress: bool, l
     clock = WallClock()
     keep = ("fd", "accuracy")
     evaluate = Evaluate(_scores_logger(r, clock, log, lambda tr: {
-        k: v for k, v in measure(export_copy(tr, r), r, floor=False).items() if k in keep}), every=r.eval_every)
+        k: v for k, v in measure(export_copy(tr, r), r, n=n_eval, floor=False).items() if k in keep}), every=r.eval_every)
     checkpoint = folder / "checkpoint.pt"
     trainer = Trainer(G, D, source, d_loss=losses.discriminator_bce, g_loss=losses.generator_nonsaturating,
                       lr=r.lr, betas=r.betas, ema_decay=r.ema_decay, hooks=[clock, evaluate],
                       checkpoint_path=checkpoint, checkpoint_every=r.checkpoint_every, progress=progress, device=device)
     _resume_or_start(trainer, checkpoint, clock, r.name, steps, log)
     trainer.fit(steps)
-    return Finished(export_copy(trainer, r), trainer.step, trainer.batches_drawn * r.batch, clock.seconds,
+    return Finished(export_copy(trainer, r), trainer.step, trainer.d_steps * r.batch, clock.seconds,
                     evaluate.records)
 
 
 def _run_lapgan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, log: Callable[[str], None],
-                device: torch.device) -> Finished:
+                device: torch.device, n_eval: int = N_EVAL) -> Finished:
     from ganlib.models.lapgan import make_level_trainer
 
     seed_everything(r.seed)
@@ -282,7 +283,7 @@ def _run_lapgan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, l
         log(f"{r.name} level {model.sizes[k]}x{model.sizes[k]}: {trainer.step} steps in {clock.seconds:.0f} s")
         emas.append(trainer.G_ema)
         seconds += clock.seconds
-        images += trainer.batches_drawn * r.batch
+        images += trainer.d_steps * r.batch
         for key, value in (("level", k), ("steps", trainer.step), ("seconds", round(clock.seconds, 1))):
             curve[key].append(value)
     for k, ema in enumerate(emas):  # ship the EMA generators in the model's own slots
@@ -291,7 +292,7 @@ def _run_lapgan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, l
 
 
 def _run_pggan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, log: Callable[[str], None],
-               device: torch.device) -> Finished:
+               device: torch.device, n_eval: int = N_EVAL) -> Finished:
     from ganlib.models import pggan
 
     seed_everything(r.seed)
@@ -308,8 +309,8 @@ def _run_pggan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, lo
 
     def stage_fd(trainer: Trainer) -> Dict[str, float]:
         level, alpha = trainer.G.stage
-        fakes = ref.generate(trainer.G_ema, "unconditional", N_EVAL, seed=EVAL_SEED)
-        return {"fd": classifier_fd(fakes, pggan.fade_reals(held[:N_EVAL], level, alpha)), "level": level,
+        fakes = ref.generate(trainer.G_ema, "unconditional", n_eval, seed=EVAL_SEED)
+        return {"fd": classifier_fd(fakes, pggan.fade_reals(held[:n_eval], level, alpha)), "level": level,
                 "alpha": alpha}
 
     evaluate = Evaluate(_scores_logger(r, clock, log, stage_fd), every=r.eval_every)
@@ -320,7 +321,7 @@ def _run_pggan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, lo
                                  checkpoint_every=r.checkpoint_every, progress=progress, device=device)
     _resume_or_start(trainer, checkpoint, clock, r.name, total, log)
     trainer.fit(total)
-    return Finished(export_copy(trainer, r), trainer.step, trainer.batches_drawn * r.batch, clock.seconds,
+    return Finished(export_copy(trainer, r), trainer.step, trainer.d_steps * r.batch, clock.seconds,
                     evaluate.records)
 
 
@@ -339,7 +340,7 @@ def run(name: str, root: Optional[Path] = None, out_dir: Optional[Path] = None, 
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     folder = run_dir(name, root)
     folder.mkdir(parents=True, exist_ok=True)
-    done = RUNS[r.family](r, folder, steps, progress, log, device or default_device())
+    done = RUNS[r.family](r, folder, steps, progress, log, device or default_device(), n_eval)
     return export(r, done, out_dir=out_dir, log=log, n_eval=n_eval)
 
 
