@@ -17,20 +17,28 @@ Nothing trained is lost: with a ``checkpoint_path``, ``fit`` saves every ``check
 (``DEFAULT_CHECKPOINT_EVERY`` = 500 unless given), at the end, and on Ctrl-C (``KeyboardInterrupt``,
 re-raised after the save); a NaN or an explosion keeps the last finite state. The file format, the
 checksum and the RNG capture live in ``ganlib.checkpoint``.
+
+Fast paths, all off by default (``ganlib.precision``, ``ganlib.distributed``): bf16/fp16 autocast of every
+forward pass (fp16 with a gradient scaler), channels-last memory format, ``torch.compile`` of the forward
+passes that are backpropagated once (never of the penalty's, which needs a double backward), and
+data-parallel training over the processes of a ``torch.distributed`` group (torchrun).
 """
 from __future__ import annotations
 
 import copy
+import math
 import numbers
 import signal
 import threading
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
+from ganlib import distributed, precision as amp
 from ganlib.checkpoint import (CHECKPOINT_FORMAT, MAX_ABS_WEIGHT, CheckpointError, atomic_save, check_state,
                                load_checkpoint, rng_state, save_checkpoint, set_rng_state, weight_problem)
 from ganlib.runtime import device as default_device
@@ -161,6 +169,21 @@ class Trainer:
             checkpoint_path, 0 = only at the end / on interrupt / on divergence.
         log_every: record history (and gradient norms) every this many steps; the weights are checked for
             divergence and an in-memory copy of the last finite state is refreshed as often.
+        precision: 'fp32' (default), 'bf16' (autocast, CPU or CUDA), 'fp16' (autocast + a gradient scaler per
+            optimiser, CUDA) or 'auto' (see ``ganlib.precision``). Forward passes and losses run under autocast;
+            weights, optimiser state and G_ema stay fp32. An fp16 penalty runs in fp32: its gradient w.r.t. the
+            input is not loss-scaled, so fp16 could flush it to zero.
+        channels_last: keep conv weights and image batches in channels-last memory format (faster convolutions
+            on oneDNN and tensor cores); results equal fp32's up to float rounding.
+        compile: ``torch.compile`` the forward passes of G and D that are backpropagated once; the penalty
+            (GP, R1) runs on the eager D, because compiled graphs do not support its double backward.
+        reuse_fakes: G's step trains on the fakes of the last D step instead of drawing new ones, as
+            pytorch/examples' DCGAN loop does: one G forward pass per step fewer. A different random stream,
+            so not bit-identical to a run without it.
+        distributed: train data-parallel over the initialised ``torch.distributed`` group (see
+            ``ganlib.distributed``): None = whenever one with more than one process exists, False = never.
+        meta: plain values saved in every checkpoint as ``state['meta']`` (the command line stores how to
+            rebuild the models there).
 
     Resuming (``resume(path)`` or ``load_state_dict(state)``) restores weights, optimiser *state*, counters,
     history, hooks and RNGs, but this trainer's optimiser *settings* (lr, betas, weight decay: every
@@ -179,7 +202,10 @@ class Trainer:
                  joint_d_batch: bool = False, augment: Optional[Callable[[Tensor], Tensor]] = None,
                  hooks: Sequence[Hook] = (),
                  checkpoint_path: Optional[Union[str, Path]] = None, checkpoint_every: Optional[int] = None,
-                 log_every: int = 10, progress: bool = True, device: Optional[torch.device] = None) -> None:
+                 log_every: int = 10, progress: bool = True, device: Optional[torch.device] = None,
+                 precision: str = "fp32", channels_last: bool = False, compile: bool = False,
+                 reuse_fakes: bool = False, distributed: Optional[bool] = None,
+                 meta: Optional[Dict[str, Any]] = None) -> None:
         if not hasattr(data, "batch"):
             raise TypeError("data must be a batch source with .batch(i) (ganlib.data.TensorSource / SamplerSource), "
                             f"got {type(data).__name__}")
@@ -197,19 +223,28 @@ class Trainer:
         if latent is None and not isinstance(getattr(G, "z_dim", None), int):
             raise ValueError(f"{type(G).__name__} has no integer z_dim attribute; give it one or pass latent=f(n)")
         self.device = device or default_device()
-        self.G, self.D, self.data = G.to(self.device), D.to(self.device), data
+        self.dist = _process_group(distributed)
+        self.precision = amp.resolve(precision, self.device)
+        self.channels_last, self.reuse_fakes, self.meta = bool(channels_last), bool(reuse_fakes), meta
+        memory = torch.channels_last if channels_last else torch.preserve_format
+        self.G = G.to(self.device, memory_format=memory)
+        self.D = D.to(self.device, memory_format=memory)
+        self.data = data
         self.d_loss, self.g_loss = d_loss, g_loss
         self.g_opt = g_opt or torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas)
         self.d_opt = d_opt or torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas)
+        self.scalers = {key: amp.grad_scaler(self.precision, self.device) for key in ("d", "g")}
         self.n_critic, self.d_penalty, self.d_penalty_every = n_critic, d_penalty, d_penalty_every
         self.ema_decay = ema_decay
-        self.G_ema = None if ema_decay is None else copy.deepcopy(self.G).eval().requires_grad_(False)
+        keep_ema = ema_decay is not None and self.dist.is_main  # data parallel: one average, on rank 0
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if keep_ema else None
         self.latent = latent or (lambda n: torch.randn(n, self.G.z_dim, device=self.device))
+        self.nets = _forwards(self.G, self.D, self.dist, self.device, compile)
         self.joint_d_batch, self.hooks = joint_d_batch, list(hooks)
         self.augment = augment
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
         self.checkpoint_every = _checkpoint_cadence(checkpoint_path, checkpoint_every)
-        self.log_every, self.progress = log_every, progress
+        self.log_every, self.progress = log_every, progress and self.dist.is_main
         self.step = 0           # generator updates done
         self.d_steps = 0        # discriminator updates done
         self.batches_drawn = 0  # index of the next real batch
@@ -262,12 +297,13 @@ class Trainer:
             hook.on_step_start(self, step)
         record = (step + 1) % self.log_every == 0 or step == 0 or step + 1 == steps
         logs: Dict[str, float] = {}
-        for _ in range(self._critic_iterations(step)):
-            d_logs, batch_size, conditional = self._d_step(step, record)
+        n_critic = self._critic_iterations(step)
+        for i in range(n_critic):
+            d_logs, drawn = self._d_step(step, record, keep_fakes=self.reuse_fakes and i == n_critic - 1)
             logs.update(d_logs)
             for hook in self.hooks:
                 hook.on_d_step_end(self)
-        logs.update(self._g_step(step, record, batch_size, conditional))
+        logs.update(self._g_step(step, record, drawn))
         self.step += 1
         if record:
             logs["step"] = self.step
@@ -291,6 +327,8 @@ class Trainer:
         if self.checkpoint_path is None:
             return (f"{where}{cut}; the trainer and its models are in memory (no checkpoint_path was given, "
                     "nothing was saved): sample from it, or fit again to continue")
+        if not self.dist.is_main:
+            return f"{where}{cut}; rank {self.dist.rank} leaves saving to rank 0"
         state = self.state_dict()
         problem = weight_problem(state)
         if problem is not None:
@@ -308,65 +346,112 @@ class Trainer:
         return n
 
     def _next_batch(self) -> Tuple[Tensor, Optional[Tensor]]:
+        """The next global batch of the source, this process's slice of it, on the device."""
         batch = self.data.batch(self.batches_drawn)
         self.batches_drawn += 1
-        if isinstance(batch, (tuple, list)):
-            x, y = batch
-            return x.to(self.device), y.to(self.device)
-        return batch.to(self.device), None
+        x, y = batch if isinstance(batch, (tuple, list)) else (batch, None)
+        x, y = self.dist.shard(x), self.dist.shard(y)
+        return self._to_device(x), None if y is None else self._to_device(y)
 
-    def _call(self, net: nn.Module, x: Tensor, y: Optional[Tensor]) -> Tensor:
+    def _to_device(self, x: Tensor) -> Tensor:
+        if self.channels_last and x.dim() == 4:
+            return x.to(self.device, memory_format=torch.channels_last)
+        return x.to(self.device)
+
+    def _latents(self, n: int) -> Tensor:
+        """Latents for this process's n samples: drawn for the whole global batch, then sliced like the data."""
+        return self.dist.shard(self.latent(n * self.dist.world_size))
+
+    def _call(self, net: Callable[..., Tensor], x: Tensor, y: Optional[Tensor]) -> Tensor:
         return net(x) if y is None else net(x, y)
 
-    def _d_step(self, step: int, record: bool) -> Tuple[Dict[str, float], int, bool]:
-        """One D update; returns its logs, the real batch size and whether the batch had labels."""
+    def _autocast(self, penalty: bool = False) -> Any:
+        if penalty and self.precision == "fp16":  # input gradients are not loss-scaled: keep them in fp32
+            return amp.autocast("fp32", self.device)
+        return amp.autocast(self.precision, self.device)
+
+    def _d_step(self, step: int, record: bool, keep_fakes: bool = False) -> Tuple[Dict[str, float], "_Drawn"]:
+        """One D update; returns its logs and what G's step needs (batch size, labels, the fakes if kept)."""
         real, y = self._next_batch()
-        with torch.no_grad():
-            fake = self._call(self.G, self.latent(real.shape[0]), y)
+        with torch.set_grad_enabled(keep_fakes), self._autocast():
+            generated = self._call(self.nets.g_train if keep_fakes else self.nets.g_sample,
+                                   self._latents(real.shape[0]), y)
+        fake = generated.detach()
         self.D.requires_grad_(True)
         if self.augment is not None:  # DiffAugment: the same policy on both, so D cannot tell them apart by it
             real, fake = self.augment(real), self.augment(fake)
-        if self.joint_d_batch:
-            both = self._call(self.D, torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
-            real_out, fake_out = both[: real.shape[0]], both[real.shape[0]:]
-        else:
-            real_out, fake_out = self._call(self.D, real, y), self._call(self.D, fake, y)
+        with self._autocast():
+            if self.joint_d_batch:
+                both = self._call(self.nets.d_train, torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
+                real_out, fake_out = both[: real.shape[0]], both[real.shape[0]:]
+            else:
+                real_out, fake_out = self._call(self.nets.d_train, real, y), self._call(self.nets.d_train, fake, y)
+        real_out, fake_out = real_out.float(), fake_out.float()  # losses in fp32, whatever the autocast dtype
         loss = self.d_loss(real_out, fake_out)
-        self._guard(loss, "discriminator loss", step)
-        total, penalty = loss, None
+        loss_value = self._checked(loss, "discriminator loss", step)
+        total, penalty_value = loss, None
         self.d_steps += 1
         if self.d_penalty is not None and self.d_steps % self.d_penalty_every == 0:
-            penalty = self.d_penalty(self.D, real, fake, y)
-            self._guard(penalty, "discriminator penalty", step)
+            with self._autocast(penalty=True):
+                penalty = self.d_penalty(self.nets.d_penalty, real, fake, y)
+            penalty_value = self._checked(penalty, "discriminator penalty", step)
             total = loss + self.d_penalty_every * penalty
         self.d_opt.zero_grad(set_to_none=True)
-        total.backward()
+        self._backward(total, "d")
         logs = {}
         if record:
-            logs = {"d_loss": loss.item(), "d_grad_norm": _grad_norm(self.D),
+            logs = {"d_loss": loss_value, "d_grad_norm": self._unscaled_grad_norm("d"),
                     "real_score": real_out.mean().item(), "fake_score": fake_out.mean().item(),
                     "d_real": torch.sigmoid(real_out).mean().item(), "d_fake": torch.sigmoid(fake_out).mean().item()}
-            if penalty is not None:
-                logs["d_penalty"] = penalty.item()
-        self.d_opt.step()
-        return logs, real.shape[0], y is not None
+            if penalty_value is not None:
+                logs["d_penalty"] = penalty_value
+        self._optimizer_step("d")
+        return logs, _Drawn(real.shape[0], y is not None, generated if keep_fakes else None, y)
 
-    def _g_step(self, step: int, record: bool, n: int, conditional: bool) -> Dict[str, float]:
-        # Labels for the fakes come from a real batch, so fake classes follow the data's class balance.
-        y = self._next_batch()[1] if conditional else None
+    def _g_step(self, step: int, record: bool, drawn: "_Drawn") -> Dict[str, float]:
+        if drawn.fake is not None:  # reuse_fakes: the last D step's fakes, still attached to G's graph
+            fake, y = drawn.fake, drawn.labels
+        else:
+            # Labels for the fakes come from a real batch, so fake classes follow the data's class balance.
+            y = self._next_batch()[1] if drawn.conditional else None
         self.D.requires_grad_(False)  # G's step needs gradients w.r.t. the fakes only, not D's weights
-        fake = self._call(self.G, self.latent(n), y)
-        fake_out = self._call(self.D, fake if self.augment is None else self.augment(fake), y)
-        loss = self.g_loss(fake_out)
-        self._guard(loss, "generator loss", step)
+        with self._autocast():
+            if drawn.fake is None:
+                fake = self._call(self.nets.g_train, self._latents(drawn.n), y)
+            fake_out = self._call(self.nets.d_frozen, fake if self.augment is None else self.augment(fake), y)
+        loss = self.g_loss(fake_out.float())
+        loss_value = self._checked(loss, "generator loss", step)
         self.g_opt.zero_grad(set_to_none=True)
-        loss.backward()
+        self._backward(loss, "g")
         self.D.requires_grad_(True)
-        logs = {"g_loss": loss.item(), "g_grad_norm": _grad_norm(self.G)} if record else {}
-        self.g_opt.step()
+        logs = {"g_loss": loss_value, "g_grad_norm": self._unscaled_grad_norm("g")} if record else {}
+        self._optimizer_step("g")
         if self.G_ema is not None:
             self._update_ema()
         return logs
+
+    # fp16's gradient scaler, where there is one; plain backward and step otherwise
+
+    def _backward(self, loss: Tensor, which: str) -> None:
+        scaler = self.scalers[which]
+        (loss if scaler is None else scaler.scale(loss)).backward()
+
+    def _unscaled_grad_norm(self, which: str) -> float:
+        scaler, opt = self.scalers[which], self._optimizer(which)
+        if scaler is not None:
+            scaler.unscale_(opt)
+        return _grad_norm(self.D if which == "d" else self.G)
+
+    def _optimizer_step(self, which: str) -> None:
+        scaler, opt = self.scalers[which], self._optimizer(which)
+        if scaler is None:
+            opt.step()
+        else:  # skips the step when a gradient overflowed, and adapts the scale
+            scaler.step(opt)
+            scaler.update()
+
+    def _optimizer(self, which: str) -> torch.optim.Optimizer:
+        return self.d_opt if which == "d" else self.g_opt
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -375,9 +460,12 @@ class Trainer:
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)
 
-    def _guard(self, loss: Tensor, what: str, step: int) -> None:
-        if not torch.isfinite(loss).all():
-            raise self._divergence(f"{what} became {loss.item()} at step {step}")
+    def _checked(self, loss: Tensor, what: str, step: int) -> float:
+        """The loss as a float (averaged over the processes, so all of them stop together if it is not finite)."""
+        value = float(self.dist.mean(loss.detach()))
+        if not math.isfinite(value):
+            raise self._divergence(f"{what} became {value} at step {step}")
+        return value
 
     def _divergence(self, problem: str) -> DivergenceError:
         """The error for a diverged run, after making sure the last finite state is kept (and where)."""
@@ -390,7 +478,7 @@ class Trainer:
     def _keep_last_finite(self) -> str:
         """Write the in-memory finite copy to checkpoint_path if it is newer than the file; say where it is."""
         snapshot, path = self.last_finite_state, self.checkpoint_path
-        if snapshot is not None and path is not None and snapshot["step"] > self._saved_step:
+        if snapshot is not None and path is not None and snapshot["step"] > self._saved_step and self.dist.is_main:
             try:
                 self._write(snapshot, path)
             except OSError as err:
@@ -416,6 +504,11 @@ class Trainer:
         self.g_opt = type(self.g_opt)(self.G.parameters(), **self.g_opt.defaults)
         self.d_opt = type(self.d_opt)(self.D.parameters(), **self.d_opt.defaults)
 
+    @property
+    def is_main(self) -> bool:
+        """True in the process that writes (checkpoints, samples, logs): the only one, or rank 0 of a group."""
+        return self.dist.is_main
+
     @torch.no_grad()
     def sample(self, n: int, labels: Optional[Tensor] = None, use_ema: bool = True) -> Tensor:
         """``n`` generated samples (from ``G_ema`` when it exists and ``use_ema``)."""
@@ -438,6 +531,8 @@ class Trainer:
             "history": dict(self.history), "rng": rng_state(),
             "hooks": [hook.state_dict() for hook in self.hooks],
             "augment": self.augment.state_dict() if hasattr(self.augment, "state_dict") else None,
+            "scalers": {k: s.state_dict() for k, s in self.scalers.items() if s is not None} or None,
+            "meta": self.meta,
         }
 
     def save(self, path: Union[str, Path]) -> Path:
@@ -450,6 +545,8 @@ class Trainer:
         problem = weight_problem(state)
         if problem is not None:
             raise self._divergence(f"not saving {path} after step {self.step}: {problem}")
+        if not self.dist.is_main:  # data parallel: every process holds the same weights, rank 0 writes them
+            return Path(path)
         return self._write(state, Path(path))
 
     def _write(self, state: Dict[str, Any], path: Path) -> Path:
@@ -518,15 +615,58 @@ class Trainer:
             _load_optimizer_keeping_settings(getattr(self, key), state[key])
         for key, module in staged.items():
             getattr(self, key).load_state_dict(module.state_dict())
-        if self.G_ema is None and state["G_ema"] is not None:
+        if self.ema_decay is None and state["G_ema"] is not None:
             warnings.warn(f"{source} holds an EMA generator, but this trainer has ema_decay=None: G_ema is ignored "
                           "(pass ema_decay to keep it)", stacklevel=3)
         for hook, hook_state in zip(self.hooks, state["hooks"]):
             hook.load_state_dict(hook_state)
         if state.get("augment") is not None and hasattr(self.augment, "load_state_dict"):
             self.augment.load_state_dict(state["augment"])
+        for key, scaler_state in (state.get("scalers") or {}).items():  # fp16's loss scale carries on
+            if self.scalers.get(key) is not None:
+                self.scalers[key].load_state_dict(scaler_state)
         self.step, self.d_steps, self.batches_drawn = state["step"], state["d_steps"], state["batches_drawn"]
         self.history = History({key: list(values) for key, values in state["history"].items()})
+
+
+class _Drawn(NamedTuple):
+    """What D's step drew that G's step needs: the batch size, whether there were labels, and (reuse_fakes)
+    the fakes with their graph and labels."""
+
+    n: int
+    conditional: bool
+    fake: Optional[Tensor]
+    labels: Optional[Tensor]
+
+
+@dataclass
+class _Nets:
+    """The callable each forward pass goes through: DDP-wrapped where gradients flow into the weights,
+    compiled where one backward follows, the eager DDP module for the penalty's double backward."""
+
+    g_sample: Callable[..., Tensor]   # G in D's step (no gradients)
+    g_train: Callable[..., Tensor]    # G in G's step
+    d_train: Callable[..., Tensor]    # D in D's step
+    d_frozen: Callable[..., Tensor]   # D in G's step: weights frozen, so never DDP (it would wait for their gradients)
+    d_penalty: Callable[..., Tensor]  # D in the penalty: GP/R1 backpropagate through a gradient, which compile cannot
+
+
+def _forwards(G: nn.Module, D: nn.Module, group: distributed.Group, device: torch.device, compile: bool) -> _Nets:
+    G_ddp, D_ddp = group.wrap(G, device), group.wrap(D, device)
+    fast = torch.compile if compile else (lambda net: net)
+    g_sample, d_frozen = fast(G), fast(D)
+    return _Nets(g_sample=g_sample, g_train=g_sample if G_ddp is G else fast(G_ddp),
+                 d_train=d_frozen if D_ddp is D else fast(D_ddp), d_frozen=d_frozen, d_penalty=D_ddp)
+
+
+def _process_group(wanted: Optional[bool]) -> distributed.Group:
+    """The processes to train over: the initialised torch.distributed group unless told not to."""
+    if wanted is False:
+        return distributed.SINGLE
+    if wanted and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        raise ValueError("distributed=True needs a torch.distributed process group: launch with torchrun and "
+                         "call ganlib.distributed.init() before building the Trainer")
+    return distributed.current()
 
 
 def _checkpoint_cadence(path: Optional[Union[str, Path]], every: Optional[int]) -> int:

@@ -363,7 +363,8 @@ def make_trainer(G: PGGANGenerator, D: PGGANDiscriminator, source: Any, schedule
     def d_penalty(critic: nn.Module, real: Tensor, fake: Tensor, labels: Optional[Tensor]) -> Tensor:
         if gp_at == "full":
             return gp_weight * gradient_penalty(critic, real, fake)
-        full, side = real.shape[-1], critic.current_resolution
+        # D's own resolution, not the critic's: under data parallel training the critic is D wrapped in DDP
+        full, side = real.shape[-1], D.current_resolution
         return gp_weight * gradient_penalty(lambda x: critic(to_full_size(x, full)), pool_to(real, full, side),
                                             pool_to(fake, full, side))
 

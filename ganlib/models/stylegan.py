@@ -411,7 +411,8 @@ class StyleGenerator(nn.Module):
         ws = self.broadcast(w)
         if self.training:
             with torch.no_grad():  # running mean of w for truncation (Appendix B), beta 0.995
-                self.w_avg.copy_(torch.lerp(w.detach().mean(0), self.w_avg, self.w_avg_beta))
+                # in the buffer's dtype: under autocast w is bf16/fp16, and the running mean must stay fp32
+                self.w_avg.copy_(torch.lerp(w.detach().to(self.w_avg.dtype).mean(0), self.w_avg, self.w_avg_beta))
             if self.style_mixing_prob > 0:
                 ws2 = self.broadcast(self.mapping(torch.randn_like(z)))
                 ws, self.last_crossover = style_mixing(ws, ws2, self.style_mixing_prob)
