@@ -12,7 +12,7 @@ Four settings, for ``Trainer(precision=...)`` and ``python -m ganlib train --pre
   on this machine found it faster than fp32 (``bf16_faster_on_cpu``, cached), else fp32; elsewhere fp32.
 
 Why ``auto`` measures instead of guessing: a CPU without bf16 instructions (e.g. AVX2 only) emulates bf16
-convolutions, and on the course's 2-core machine that made a DCGAN step 10-30x *slower* (see
+convolutions, and on the course's 2-core machine that made every family's step 10-24x *slower* (see
 ``benchmarks/results/throughput_cpu.json``); on CPUs with AVX512-BF16 or AMX it is faster.
 """
 from __future__ import annotations
