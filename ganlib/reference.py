@@ -20,7 +20,6 @@ the training loop they run are in ``ganlib.experiments.reference``.
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib
 import json
 import os
@@ -31,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from ganlib.data.mnist import data_dir
+from ganlib.metrics.classifier import sha256_of  # noqa: F401  (re-exported: the run writes it into the manifest)
 from ganlib.runtime import device as default_device
 from ganlib.runtime import scale
 
@@ -105,10 +105,6 @@ def build_model(class_path: str, kwargs: Dict[str, Any]) -> nn.Module:
 
 def class_path(model: nn.Module) -> str:
     return f"{type(model).__module__}.{type(model).__qualname__}"
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load(name: str, device: Optional[torch.device] = None, directory: Optional[Path] = None) -> nn.Module:

@@ -133,14 +133,13 @@ def export_copy(source: Any, r: Recipe) -> nn.Module:
     re-estimated for those weights (``source`` is a Trainer, or for LapGAN the model with its EMA levels)."""
     if r.family == "lapgan":
         model = ref.copy_for_export(source)
-        G, sample_z = model.generators[0], lambda n, g: torch.randn(n, model.generators[0].z_dim, generator=g)
+        G = model.generators[0]  # the base level is the only one with BatchNorm
     else:
         G = model = ref.copy_for_export(source.G_ema if source.G_ema is not None else source.G)
-        sample_z = lambda n, g: torch.randn(n, G.z_dim, generator=g)  # noqa: E731
     gen = torch.Generator().manual_seed(EVAL_SEED + 1)
 
     def forward(net: nn.Module) -> None:
-        z = sample_z(256, gen)
+        z = torch.randn(256, G.z_dim, generator=gen)
         net(z, torch.randint(0, 10, (256,), generator=gen)) if r.kind == "conditional" else net(z)
 
     with torch.no_grad():
