@@ -425,19 +425,19 @@ def _image_source(x: Tensor, y: Optional[Tensor], batch: int, seed: int, device:
 
 def _pggan_trainer(G: nn.Module, D: nn.Module, source: Any, settings: Dict[str, Any], common: Dict[str, Any]) -> Trainer:
     """Chapter 09's growth: every stabilise and fade phase the chapter's share of the steps, the rest at full size."""
-    from ganlib.models import pggan
+    from ganlib.experiments.progressive import ProgressiveSchedule, make_trainer
 
     if common["compile"]:
         raise UsageError("pggan's fade-in changes alpha every step, which would recompile a compiled forward "
                          "every step; train pggan without --compile")
-    schedule = pggan.ProgressiveSchedule(G.n_levels, settings["phase_steps"])
-    return pggan.make_trainer(G, D, source, schedule, gp_at="current", n_critic=settings["n_critic"], **common)
+    schedule = ProgressiveSchedule(G.n_levels, settings["phase_steps"])
+    return make_trainer(G, D, source, schedule, gp_at="current", n_critic=settings["n_critic"], **common)
 
 
 def _train_lapgan(meta: Dict[str, Any], dataset: Dataset, steps: int, out: Path, sample_every: int,
                   options: Dict[str, Any]) -> Path:
     """Chapter 08: one Trainer per level, coarse to fine, each on real pyramids; checkpoints OUT/levelK.pt."""
-    from ganlib.models.lapgan import make_level_trainer
+    from ganlib.experiments.lapgan import make_level_trainer
 
     settings = meta["settings"]
     lr = settings["lr"]

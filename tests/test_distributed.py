@@ -68,12 +68,13 @@ def bn_dcgan_run():
 
 
 def pggan_run():
+    from ganlib.experiments.progressive import ProgressiveSchedule, make_trainer
     from ganlib.models import pggan
     torch.manual_seed(0)
     G = pggan.PGGANGenerator(z_dim=8, img_channels=1, channels=(4, 4, 4, 4))
     D = pggan.PGGANDiscriminator(img_channels=1, channels=(4, 4, 4, 4))
-    tr = pggan.make_trainer(G, D, image_source(1, 2 * B), pggan.ProgressiveSchedule(G.n_levels, 1), gp_at="current",
-                            progress=False, device=torch.device("cpu"))
+    tr = make_trainer(G, D, image_source(1, 2 * B), ProgressiveSchedule(G.n_levels, 1), gp_at="current",
+                      progress=False, device=torch.device("cpu"))
     tr.fit(4)  # 4x4, fade to 8x8, 8x8, fade to 16x16: unused layers at every stage, GP through DDP
     return tr
 

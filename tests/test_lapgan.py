@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from ganlib.models.lapgan import LapGAN, level_data, make_condition, make_level_trainer, split_condition
+from ganlib.experiments.lapgan import make_level_trainer
+from ganlib.models.lapgan import LapGAN, level_data, make_condition, split_condition
 from ganlib.pyramid import gaussian_pyramid, laplacian_pyramid, reconstruct, upsample
 
 

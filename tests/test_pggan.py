@@ -3,8 +3,11 @@ import pytest
 import torch
 
 from ganlib.data import TensorSource
+from ganlib.experiments.progressive import ProgressiveSchedule, make_trainer
 from ganlib.layers import upsample2x
 from ganlib.models import pggan
+from ganlib.progressive import fade_reals, pool_to, to_full_size
+from ganlib.train import Hook
 
 CH = (16, 8, 8)  # 4, 8, 16
 
@@ -33,7 +36,7 @@ def test_generator_fade_endpoints(level):
         x = G.blocks[0](G.latent_norm(z))
         for block in G.blocks[1:level]:
             x = block(x)
-        new = pggan.to_full_size(G.to_rgb[level](G.blocks[level](x)), 16)
+        new = to_full_size(G.to_rgb[level](G.blocks[level](x)), 16)
     assert at0.shape == (4, 3, 16, 16)
     assert torch.equal(at0, old_only)  # alpha = 0: the up-sampled old path, bit for bit
     assert torch.equal(at1, new)       # alpha = 1: the new path only
@@ -86,7 +89,7 @@ def test_discriminator_sees_only_current_resolution(level):
     x = torch.randn(8, 3, 16, 16)
     # a pattern that averages to zero inside every cell of the current grid is invisible to D ...
     pattern = torch.randn(8, 3, 16, 16)
-    pattern = pattern - pggan.to_full_size(pggan.pool_to(pattern, 16, 4 * 2**level), 16)
+    pattern = pattern - to_full_size(pool_to(pattern, 16, 4 * 2**level), 16)
     with torch.no_grad():
         D.set_stage(level, 1.0)
         assert torch.allclose(D(x), D(x + pattern), atol=1e-5)
@@ -97,27 +100,27 @@ def test_discriminator_sees_only_current_resolution(level):
 def test_fade_reals_endpoints():
     x = torch.randn(4, 3, 16, 16)
     for level in (1, 2):
-        coarse = pggan.fade_reals(x, level - 1, 1.0)
-        assert torch.equal(pggan.fade_reals(x, level, 0.0), coarse)
-        fine = pggan.to_full_size(pggan.pool_to(x, 16, 4 * 2**level), 16)
-        assert torch.equal(pggan.fade_reals(x, level, 1.0), fine)
-        assert torch.allclose(pggan.fade_reals(x, level, 0.4), 0.6 * coarse + 0.4 * fine, atol=1e-6)
-    assert torch.equal(pggan.fade_reals(x, 2, 1.0), x)
+        coarse = fade_reals(x, level - 1, 1.0)
+        assert torch.equal(fade_reals(x, level, 0.0), coarse)
+        fine = to_full_size(pool_to(x, 16, 4 * 2**level), 16)
+        assert torch.equal(fade_reals(x, level, 1.0), fine)
+        assert torch.allclose(fade_reals(x, level, 0.4), 0.6 * coarse + 0.4 * fine, atol=1e-6)
+    assert torch.equal(fade_reals(x, 2, 1.0), x)
     # level 0 on 16x16: constant 4x4 cells holding the cell means
-    cells = pggan.fade_reals(x, 0, 1.0)
+    cells = fade_reals(x, 0, 1.0)
     assert torch.allclose(cells[:, :, 0, 0], x[:, :, :4, :4].mean(dim=(2, 3)), atol=1e-6)
     assert torch.equal(cells, upsample2x(upsample2x(cells[:, :, ::4, ::4])))
 
 
 def test_schedule_phases_and_alpha():
-    s = pggan.ProgressiveSchedule(n_levels=3, stabilize_steps=4, fade_steps=2)
+    s = ProgressiveSchedule(n_levels=3, stabilize_steps=4, fade_steps=2)
     expected = [(0, 0, 1.0)] * 4 + [(1, 1, 0.0), (1, 1, 0.5)] + [(2, 1, 1.0)] * 4 + [(3, 2, 0.0), (3, 2, 0.5)] + \
         [(4, 2, 1.0)] * 6
     assert [s.stage_at(t) for t in range(18)] == expected
     assert s.total_steps == 16
-    abrupt = pggan.ProgressiveSchedule(n_levels=2, stabilize_steps=3, fade_steps=0)
+    abrupt = ProgressiveSchedule(n_levels=2, stabilize_steps=3, fade_steps=0)
     assert [abrupt.stage_at(t)[1:] for t in range(5)] == [(0, 1.0)] * 3 + [(1, 1.0)] * 2
-    branch = pggan.ProgressiveSchedule(n_levels=3, stabilize_steps=4, fade_steps=0, start_level=1, start_step=6)
+    branch = ProgressiveSchedule(n_levels=3, stabilize_steps=4, fade_steps=0, start_level=1, start_step=6)
     assert [branch.stage_at(t)[1:] for t in (6, 9, 10, 20)] == [(1, 1.0), (1, 1.0), (2, 1.0), (2, 1.0)]
     with pytest.raises(ValueError, match="before"):
         branch.stage_at(5)
@@ -126,10 +129,10 @@ def test_schedule_phases_and_alpha():
 def _trainer(seed: int = 0, path=None, every: int = 0, stab: int = 3, fade: int = 3):
     G, D = _nets(seed=seed)
     x = torch.rand(32, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    schedule = pggan.ProgressiveSchedule(3, stab, fade)
-    trainer = pggan.make_trainer(G, D, TensorSource(x, batch_size=8, seed=2), schedule, ema_decay=0.9,
-                                 progress=False, log_every=1, checkpoint_path=path, checkpoint_every=every,
-                                 device=torch.device("cpu"))
+    schedule = ProgressiveSchedule(3, stab, fade)
+    trainer = make_trainer(G, D, TensorSource(x, batch_size=8, seed=2), schedule, ema_decay=0.9,
+                           progress=False, log_every=1, checkpoint_path=path, checkpoint_every=every,
+                           device=torch.device("cpu"))
     return trainer, schedule
 
 
@@ -138,7 +141,7 @@ def test_optimizers_reset_at_each_phase_change():
     starts = {start for _, _, start, _ in schedule.phases}
     seen = []
 
-    class Spy(pggan.Hook):
+    class Spy(Hook):
         def on_step_start(self, tr, step):
             seen.append((step, id(tr.g_opt), len(tr.g_opt.state), len(tr.d_opt.state)))
 
@@ -210,8 +213,8 @@ def test_bad_input():
     with pytest.raises(ValueError, match="channels"):
         pggan.PGGANGenerator(resolution=16, channels=(8, 8))
     with pytest.raises(ValueError, match="same resolution"):
-        pggan.make_trainer(G, D, TensorSource(torch.randn(8, 3, 16, 16), batch_size=4),
-                           pggan.ProgressiveSchedule(2, 2))
+        make_trainer(G, D, TensorSource(torch.randn(8, 3, 16, 16), batch_size=4),
+                     ProgressiveSchedule(2, 2))
 
 
 @pytest.mark.gpu
@@ -219,9 +222,9 @@ def test_bad_input():
 def test_growing_run_on_gpu_matches_endpoints():
     G, D = _nets()
     x = torch.rand(32, 3, 16, 16) * 2 - 1
-    schedule = pggan.ProgressiveSchedule(3, 2, 2)
-    trainer = pggan.make_trainer(G, D, TensorSource(x, batch_size=8, device=torch.device("cuda")), schedule,
-                                 progress=False, device=torch.device("cuda"))
+    schedule = ProgressiveSchedule(3, 2, 2)
+    trainer = make_trainer(G, D, TensorSource(x, batch_size=8, device=torch.device("cuda")), schedule,
+                           progress=False, device=torch.device("cuda"))
     trainer.fit(schedule.total_steps)
     assert torch.isfinite(torch.tensor(trainer.history["d_loss"])).all()
     G.set_stage(2, 0.0)

@@ -78,18 +78,20 @@ def test_bf16_step_runs_in_bf16_for_every_family(name):
 
 
 def test_bf16_lapgan_levels_and_pggan_growth():
+    from ganlib.experiments.lapgan import make_level_trainer
+    from ganlib.experiments.progressive import ProgressiveSchedule, make_trainer
     from ganlib.models import lapgan, pggan
     ganlib.seed_everything(0)
     model = lapgan.LapGAN(z_dim=8, base_hidden=4, hidden=(4, 4), kernel=3, base="conv")
     x = torch.rand(32, 1, 32, 32) * 2 - 1
     for k in range(3):
-        trainer = lapgan.make_level_trainer(model, k, x, batch_size=8, precision="bf16", progress=False, device=CPU)
+        trainer = make_level_trainer(model, k, x, batch_size=8, precision="bf16", progress=False, device=CPU)
         trainer.fit(2)
         assert torch.isfinite(torch.tensor(trainer.history["g_loss"])).all()
     G, D = pggan.PGGANGenerator(z_dim=8, channels=(4, 4, 4, 4)), pggan.PGGANDiscriminator(channels=(4, 4, 4, 4))
     seen = conv_dtypes(G, D)
-    trainer = pggan.make_trainer(G, D, images(), pggan.ProgressiveSchedule(4, 1), gp_at="current", precision="bf16",
-                                 progress=False, device=CPU, log_every=1)
+    trainer = make_trainer(G, D, images(), ProgressiveSchedule(4, 1), gp_at="current", precision="bf16",
+                           progress=False, device=CPU, log_every=1)
     trainer.fit(3)  # 4x4, a fade to 8x8 with the gradient penalty, 8x8
     assert torch.bfloat16 in seen and G.stage == (1, 1.0)
     assert torch.isfinite(torch.tensor(trainer.history["d_penalty"])).all()

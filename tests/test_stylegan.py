@@ -360,7 +360,7 @@ def test_staging_needs_a_progressive_model_and_a_valid_stage():
 
 
 def test_progressive_stylegan_trains_through_the_pggan_schedule(device):
-    from ganlib.models.pggan import ProgressiveSchedule, ProgressiveSource
+    from ganlib.experiments.progressive import ProgressiveSchedule, ProgressiveSource
     G, D = grown_pair()
     G.train()
     schedule = ProgressiveSchedule(G.synthesis.n_levels, stabilize_steps=2, fade_steps=2)

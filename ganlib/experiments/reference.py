@@ -170,7 +170,7 @@ def measure(G: nn.Module, r: Recipe, n: int = N_EVAL, floor: bool = True) -> Dic
 def per_resolution_fd(G: nn.Module, n: int = N_EVAL) -> Dict[str, Dict[str, float]]:
     """FD of G's samples at every level against held-out digits pooled to that resolution, and the floor there
     (two disjoint halves of all digits, pooled the same way)."""
-    from ganlib.models.pggan import fade_reals
+    from ganlib.progressive import fade_reals
 
     held, _ = mnist(32, "heldout")
     everything, _ = mnist(32, "all")
@@ -263,7 +263,7 @@ def _run_single(r: Recipe, folder: Path, steps: Optional[int], progress: bool, l
 
 def _run_lapgan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, log: Callable[[str], None],
                 device: torch.device, n_eval: int = N_EVAL) -> Finished:
-    from ganlib.models.lapgan import make_level_trainer
+    from ganlib.experiments.lapgan import make_level_trainer
 
     seed_everything(r.seed)
     model = ref.build_model(r.generator, r.generator_kwargs).to(device)
@@ -293,7 +293,8 @@ def _run_lapgan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, l
 
 def _run_pggan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, log: Callable[[str], None],
                device: torch.device, n_eval: int = N_EVAL) -> Finished:
-    from ganlib.models import pggan
+    from ganlib.experiments.progressive import ProgressiveSchedule, make_trainer
+    from ganlib.progressive import fade_reals
 
     seed_everything(r.seed)
     G = ref.build_model(r.generator, r.generator_kwargs)
@@ -302,7 +303,7 @@ def _run_pggan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, lo
     total = r.steps if steps is None else steps
     if steps is not None:  # a short try: every phase, shortened in proportion
         stabilize = max(1, round(stabilize * steps / r.steps))
-    schedule = pggan.ProgressiveSchedule(G.n_levels, stabilize)
+    schedule = ProgressiveSchedule(G.n_levels, stabilize)
     held, _ = mnist(32, "heldout")
     x, _ = mnist(32, "train")
     clock = WallClock()
@@ -310,15 +311,15 @@ def _run_pggan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, lo
     def stage_fd(trainer: Trainer) -> Dict[str, float]:
         level, alpha = trainer.G.stage
         fakes = ref.generate(trainer.G_ema, "unconditional", n_eval, seed=EVAL_SEED)
-        return {"fd": classifier_fd(fakes, pggan.fade_reals(held[:n_eval], level, alpha)), "level": level,
+        return {"fd": classifier_fd(fakes, fade_reals(held[:n_eval], level, alpha)), "level": level,
                 "alpha": alpha}
 
     evaluate = Evaluate(_scores_logger(r, clock, log, stage_fd), every=r.eval_every)
     checkpoint = folder / "checkpoint.pt"
-    trainer = pggan.make_trainer(G, D, TensorSource(x, batch_size=r.batch, seed=r.seed, device=device), schedule,
-                                 lr=r.lr, ema_decay=r.ema_decay, gp_at="current", n_critic=r.extra["n_critic"],
-                                 hooks=[clock, evaluate], checkpoint_path=checkpoint,
-                                 checkpoint_every=r.checkpoint_every, progress=progress, device=device)
+    trainer = make_trainer(G, D, TensorSource(x, batch_size=r.batch, seed=r.seed, device=device), schedule,
+                           lr=r.lr, ema_decay=r.ema_decay, gp_at="current", n_critic=r.extra["n_critic"],
+                           hooks=[clock, evaluate], checkpoint_path=checkpoint,
+                           checkpoint_every=r.checkpoint_every, progress=progress, device=device)
     _resume_or_start(trainer, checkpoint, clock, r.name, total, log)
     trainer.fit(total)
     return Finished(export_copy(trainer, r), trainer.step, trainer.d_steps * r.batch, clock.seconds,

@@ -280,12 +280,13 @@ def _mnist_trainers(data, steps: int, width: str, gamma: float, ema_decay: float
                        g_loss=losses.generator_nonsaturating, lr=2e-4, betas=(0.5, 0.999), progress=False)
 
     def pggan():
+        from ganlib.experiments.progressive import ProgressiveSchedule, make_trainer
         from ganlib.models import pggan as m
         ch = {"tiny": (8, 8, 8, 8), "small": (64, 64, 32, 16), "full": (128, 128, 64, 32)}[width]
         G, D = m.PGGANGenerator(img_channels=1, resolution=32, channels=ch), m.PGGANDiscriminator(
             img_channels=1, resolution=32, channels=ch)
-        schedule = m.ProgressiveSchedule(G.n_levels, stabilize_steps=max(1, steps // (2 * G.n_levels - 1)))
-        return m.make_trainer(G, D, data, schedule, ema_decay=ema_decay, progress=False)
+        schedule = ProgressiveSchedule(G.n_levels, stabilize_steps=max(1, steps // (2 * G.n_levels - 1)))
+        return make_trainer(G, D, data, schedule, ema_decay=ema_decay, progress=False)
 
     return {"DCGAN": dcgan, "PGGAN": pggan, "StyleGAN": stylegan}
 

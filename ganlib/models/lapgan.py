@@ -14,10 +14,10 @@ an MLP (``base='conv'`` swaps in a small DCGAN-style 8x8 GAN), a level generator
 convolutions, dropout and a linear layer. We train with Adam and the non-saturating loss instead of the
 paper's SGD with momentum schedule, and use smaller widths and kernels, to fit a CPU budget.
 
-How a level plugs into ``ganlib.train.Trainer``: the batch source yields ``(h_k, cond)`` where ``cond``
-is the up-sampled coarse real image (plus a class plane), so the loop's usual ``G(z, y)`` / ``D(x, y)``
-calls are ``G_k(noise, l_k)`` / ``D_k(h_k, l_k)``, and the fakes' coarse images come from real
-pyramids, exactly as the level-wise training in the paper.
+How a level plugs into ``ganlib.train.Trainer`` (``ganlib.experiments.lapgan.make_level_trainer``): the
+batch source yields ``(h_k, cond)`` where ``cond`` is the up-sampled coarse real image (plus a class plane),
+so the loop's usual ``G(z, y)`` / ``D(x, y)`` calls are ``G_k(noise, l_k)`` / ``D_k(h_k, l_k)``, and the
+fakes' coarse images come from real pyramids, exactly as the level-wise training in the paper.
 """
 from __future__ import annotations
 
@@ -289,24 +289,6 @@ def level_data(images: Tensor, levels: int, k: int, labels: Optional[Tensor] = N
 def _gaussian_level(images: Tensor, halvings: int) -> Tensor:
     from ganlib.pyramid import gaussian_pyramid
     return gaussian_pyramid(images, halvings + 1)[-1]
-
-
-def make_level_trainer(model: LapGAN, k: int, images: Tensor, labels: Optional[Tensor] = None, *,
-                       batch_size: int = 64, lr: float = 2e-4, seed: int = 0, ema_decay: Optional[float] = None,
-                       **kwargs):
-    """A ``Trainer`` for level k alone on real pyramids, with BCE + non-saturating G loss and Adam(lr, (0.5, 0.999))."""
-    from ganlib.data import TensorSource
-    from ganlib.losses import discriminator_bce, generator_nonsaturating
-    from ganlib.train import Trainer
-
-    if model.n_classes and labels is None:
-        raise ValueError("this LapGAN is class-conditional: pass the labels of the training images")
-    x, cond = level_data(images, model.levels, k, labels if model.n_classes else None)
-    device = kwargs.pop("device", None) or next(model.parameters()).device
-    latent = None if k == 0 else (lambda n: model.noise(k, n, device))
-    return Trainer(model.generators[k], model.discriminators[k], TensorSource(x, cond, batch_size, seed, device),
-                   d_loss=discriminator_bce, g_loss=generator_nonsaturating, lr=lr, betas=(0.5, 0.999),
-                   ema_decay=ema_decay, latent=latent, device=device, **kwargs)
 
 
 def _check_labels(labels: Optional[Tensor], n_classes: int, n: int) -> Tensor:

@@ -28,8 +28,8 @@ generators learn to game that with a single huge activation (the "droplet" artif
 ``droplet_ratios`` measures it, and chapter 10 does so on its AdaIN generator.
 
 Progressive growing (used by the paper) is optional, ``progressive=True`` on both networks, driven by
-PGGAN's ``ProgressiveSchedule`` and ``ProgressiveSource`` (fade-in, reals pooled alike); a fixed-resolution
-run is the default, as in StyleGAN2.
+``ProgressiveSchedule`` and ``ProgressiveSource`` of ``ganlib.experiments.progressive`` (fade-in, reals pooled
+alike); a fixed-resolution run is the default, as in StyleGAN2.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from ganlib.layers import Blur, EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, downsample2x, upsample2x
 from ganlib.losses import r1_penalty
 from ganlib.models.latent import check_latent
-from ganlib.models.pggan import _StageMixin, pool_to, to_full_size
+from ganlib.progressive import StageMixin, pool_to, to_full_size
 from ganlib.runtime import eval_mode
 
 NOISE_MODES = ("random", "const", "none")
@@ -202,7 +202,7 @@ class StyleLayer(nn.Module):
         return self.restyle(self.features(x, w, noise), w)
 
 
-class _Growable(_StageMixin):
+class _Growable(StageMixin):
     """PGGAN's ``level``/``alpha`` stage (``ProgressiveSchedule`` calls ``set_stage``), made optional: only a
     model built with ``progressive=True`` has the buffers; a fixed-resolution one is always at its top level
     with alpha 1 and refuses to be staged."""
@@ -357,7 +357,7 @@ class StyleGenerator(nn.Module):
         const_init: 'ones' (official) or 'randn' for the learned 4x4 input.
         modulation: how a style enters a layer: 'adain' (StyleGAN, eq. 1) or 'demod' (StyleGAN2's
             weight demodulation, which removes AdaIN's "droplet" spikes; see ``ModulatedConv2d``).
-        progressive: grow from 4x4 with ``ganlib.models.pggan.ProgressiveSchedule`` (pair it with a
+        progressive: grow from 4x4 with ``ganlib.experiments.progressive.ProgressiveSchedule`` (pair it with a
             ``StyleDiscriminator(progressive=True)``); off by default, a fixed-resolution run as in StyleGAN2.
     """
 
