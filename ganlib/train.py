@@ -60,7 +60,11 @@ class DivergenceError(RuntimeError):
 
 
 class Hook:
-    """Override any of these to change training without touching the loop. All are no-ops by default."""
+    """Override any of these to change training without touching the loop. All are no-ops by default.
+
+    ``step`` is always ``trainer.step`` at the call, the generator steps done: in ``on_step_start`` the steps
+    before this one (0 for the first), in ``on_step_end`` those including it (1 after the first).
+    """
 
     def on_fit_start(self, trainer: "Trainer") -> None: ...
     def on_step_start(self, trainer: "Trainer", step: int) -> None: ...
@@ -89,14 +93,29 @@ class WeightClip(Hook):
 
 
 class Evaluate(Hook):
-    """Every ``every`` steps (and after the last), call ``fn(trainer) -> {name: value}`` and keep the results
-    in ``self.records`` (``{'step': [...], name: [...]}``): e.g. modes captured or FD over training."""
+    """Call ``fn(trainer) -> {name: value}`` every ``every`` steps and keep the results: the course's one
+    periodic evaluation (modes captured, FD, W1 over training), which the others build on.
 
-    def __init__(self, fn: Callable[["Trainer"], Dict[str, float]], every: int) -> None:
-        if every < 1:
+    The one cadence rule: evaluate after the step that brings ``trainer.step`` to a multiple of ``every``
+    (steps every, 2 every, ...), and with ``at_end`` after each ``fit`` too (never twice for one step).
+    ``every`` may be a function of the step, for a cadence that changes during a run (``lambda step: 15 if
+    step <= 210 else 150``). Results are in ``records`` (``{'step': [...], name: [...]}``), or as one dict per
+    evaluation in ``rows``; ``records`` are checkpointed, so a resumed run's curve continues.
+    """
+
+    def __init__(self, fn: Callable[["Trainer"], Dict[str, float]], every: Union[int, Callable[[int], int]], *,
+                 at_end: bool = True) -> None:
+        if not callable(every) and every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
-        self.fn, self.every = fn, every
+        self.fn, self.every, self.at_end = fn, every, at_end
         self.records: Dict[str, List[float]] = {"step": []}
+
+    def due(self, step: int) -> bool:
+        """Whether to evaluate after ``step`` steps."""
+        every = self.every(step) if callable(self.every) else self.every
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must give a positive int, got {every!r} at step {step}")
+        return step % every == 0
 
     def _record(self, trainer: "Trainer") -> None:
         if self.records["step"] and self.records["step"][-1] == trainer.step:
@@ -105,18 +124,25 @@ class Evaluate(Hook):
         for key, value in self.fn(trainer).items():
             self.records.setdefault(key, []).append(float(value))
 
+    @property
+    def rows(self) -> List[Dict[str, float]]:
+        """``records`` as one ``{'step': s, name: value, ...}`` per evaluation."""
+        return [dict(zip(self.records, values)) for values in zip(*self.records.values())]
+
     def on_step_end(self, trainer: "Trainer", step: int, logs: Optional[Dict[str, float]]) -> None:
-        if trainer.step % self.every == 0:
+        if self.due(step):
             self._record(trainer)
 
     def on_fit_end(self, trainer: "Trainer") -> None:
-        self._record(trainer)
+        if self.at_end:
+            self._record(trainer)
 
     def state_dict(self) -> Dict[str, Any]:
         return {"records": self.records}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        self.records = {k: list(v) for k, v in state["records"].items()}
+        if "records" in state:  # hooks that became Evaluates (ModeTracker, W1Probe) saved none before
+            self.records = {k: list(v) for k, v in state["records"].items()}
 
 
 def wgan_critic_schedule(step: int, n_critic: int = 5) -> int:
@@ -310,7 +336,7 @@ class Trainer:
             self.history.add(logs)
             bar.set_postfix(d=f"{logs['d_loss']:.3f}", g=f"{logs['g_loss']:.3f}", refresh=False)
         for hook in self.hooks:
-            hook.on_step_end(self, step, logs if record else None)
+            hook.on_step_end(self, self.step, logs if record else None)
         bar.update(1)
 
     def _after_step(self) -> None:

@@ -124,7 +124,7 @@ class LivePlot(Hook):
         return fig
 
     def on_step_end(self, trainer: Trainer, step: int, logs) -> None:
-        if not self.live or (step + 1) % self.every:
+        if not self.live or step % self.every:
             return
         from IPython.display import display
 

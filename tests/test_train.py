@@ -10,7 +10,7 @@ from torch import nn
 import ganlib
 from ganlib import data, losses
 from ganlib.models import MLPDiscriminator, MLPGenerator
-from ganlib.train import CheckpointError, DivergenceError, Hook, Trainer, WeightClip, load_checkpoint
+from ganlib.train import CheckpointError, DivergenceError, Evaluate, Hook, Trainer, WeightClip, load_checkpoint
 
 
 def make_trainer(tmp_path=None, seed=0, **kwargs):
@@ -126,6 +126,48 @@ class Counter(Hook):
 
     def load_state_dict(self, state):
         self.d_steps = state["d_steps"]
+
+
+class Steps(Hook):
+    def __init__(self):
+        self.seen = []
+
+    def on_step_start(self, trainer, step):
+        self.seen.append(("start", step, trainer.step))
+
+    def on_step_end(self, trainer, step, logs):
+        self.seen.append(("end", step, trainer.step))
+
+
+def test_hooks_see_the_trainers_step_and_evaluate_has_one_cadence():
+    steps = Steps()
+    every3 = Evaluate(lambda tr: {"n": tr.step}, every=3)
+    sparser = Evaluate(lambda tr: {}, every=lambda step: 2 if step <= 4 else 5)
+    no_end = Evaluate(lambda tr: {}, every=3, at_end=False)
+    trainer = make_trainer(n_critic=1, hooks=[steps, every3, sparser, no_end])
+    trainer.fit(7)
+    assert steps.seen[:4] == [("start", 0, 0), ("end", 1, 1), ("start", 1, 1), ("end", 2, 2)]
+    assert every3.records == {"step": [3, 6, 7], "n": [3.0, 6.0, 7.0]}  # multiples of 3, then the end of fit
+    assert every3.rows == [{"step": 3, "n": 3.0}, {"step": 6, "n": 6.0}, {"step": 7, "n": 7.0}]
+    assert sparser.records["step"] == [2, 4, 5, 7] and no_end.records["step"] == [3, 6]
+    trainer.fit(9)
+    assert every3.records["step"] == [3, 6, 7, 9]  # the end of the second fit is a multiple: recorded once
+    with pytest.raises(ValueError, match="every"):
+        Evaluate(lambda tr: {}, every=0)
+
+
+def test_mode_tracker_and_w1_probe_are_evaluates_on_the_same_cadence():
+    from ganlib.experiments.toy import ModeTracker, W1Probe, ToyConfig, build
+    ring = data.toy("ring")
+    tracker, probe = ModeTracker(ring, every=4, n=200), W1Probe(ring, every=4, n=32)
+    trainer = build(ToyConfig(loss="wgan_gp", steps=10, hidden=16, depth=2, batch_size=32), (tracker, probe))
+    trainer.fit(10)
+    assert isinstance(tracker, Evaluate) and isinstance(probe, Evaluate)
+    assert [r["step"] for r in tracker.rows] == [4, 8]                # no extra row at the end of fit
+    assert [r["step"] for r in probe.rows] == [1, 4, 8]               # and the probe starts after step 1
+    assert set(probe.rows[0]) == {"step", "critic", "w1", "w1_real_real"}
+    tracker.load_state_dict({})  # a checkpoint from before ModeTracker kept records: nothing is lost
+    assert len(tracker.rows) == 2
 
 
 def test_n_critic_schedule_and_hooks():

@@ -26,7 +26,7 @@ from ganlib.data import SamplerSource, toy
 from ganlib.metrics import mode_stats
 from ganlib.models.toy import MLPDiscriminator, MLPGenerator
 from ganlib.runtime import eval_mode, seed_everything
-from ganlib.train import Hook, Trainer, WeightClip, wgan_critic_schedule
+from ganlib.train import Evaluate, Hook, Trainer, WeightClip, wgan_critic_schedule
 
 LOSSES = ("ns", "minimax", "wgan", "wgan_gp", "lsgan")
 LOSS_NAMES = {"ns": "NS-GAN", "minimax": "minimax GAN", "wgan": "WGAN (clip)", "wgan_gp": "WGAN-GP",
@@ -160,16 +160,12 @@ class LinearLrDecay(Hook):
     def load_state_dict(self, state: Dict[str, Any]) -> None: ...
 
 
-class ModeTracker(Hook):
-    """Score ``n`` samples with ``mode_stats`` every ``every`` steps; results in ``self.rows``."""
+class ModeTracker(Evaluate):
+    """``score`` (modes, HQ, reverse KL) of ``n`` fixed-latent samples every ``every`` steps; ``rows`` for plots."""
 
     def __init__(self, mixture, every: int = 250, n: int = 2500, seed: int = 1234) -> None:
-        self.mixture, self.every, self.n, self.seed = mixture, every, n, seed
-        self.rows: List[Dict[str, float]] = []
-
-    def on_step_end(self, trainer: Trainer, step: int, logs) -> None:
-        if (step + 1) % self.every == 0:
-            self.rows.append({"step": step + 1, **score(trainer, self.mixture, self.n, self.seed)})
+        super().__init__(lambda trainer: score(trainer, mixture, n, seed), every, at_end=False)
+        self.mixture, self.n, self.seed = mixture, n, seed
 
 
 @torch.no_grad()
@@ -264,25 +260,25 @@ def summarise(results: List[ToyResult]) -> Dict[str, float]:
             "seconds_per_run": float(sum(r.seconds for r in results) / len(results))}
 
 
-class W1Probe(Hook):
-    """Every ``every`` steps, on fresh batches of ``n``: the critic's estimate E f(real) - E f(fake), the exact
-    minibatch W1(real, fake) by optimal assignment, and W1 between two real batches (what a perfect G would
-    still score). The Stanczuk et al. (2021) comparison; rows in ``self.rows``."""
+class W1Probe(Evaluate):
+    """Every ``every`` steps (and after the first), on fresh batches of ``n``: the critic's estimate
+    E f(real) - E f(fake), the exact minibatch W1(real, fake) by optimal assignment, and W1 between two real
+    batches (what a perfect G would still score). The Stanczuk et al. (2021) comparison; results in ``rows``."""
 
     def __init__(self, mixture, every: int = 50, n: int = 256, seed: int = 7) -> None:
-        self.mixture, self.every, self.n = mixture, every, n
+        super().__init__(self._probe, every, at_end=False)
+        self.mixture, self.n = mixture, n
         self.gen = torch.Generator().manual_seed(seed)
-        self.rows: List[Dict[str, float]] = []
+
+    def due(self, step: int) -> bool:
+        return step == 1 or super().due(step)  # the curve starts at the barely trained critic
 
     @torch.no_grad()
-    def on_step_end(self, trainer: Trainer, step: int, logs) -> None:
-        if (step + 1) % self.every and step != 0:
-            return
+    def _probe(self, trainer: Trainer) -> Dict[str, float]:
         from ganlib.metrics import exact_w1
         s = getattr(trainer, "data_scale", 1.0)
         real, real2 = self.mixture.sample(self.n, self.gen) * s, self.mixture.sample(self.n, self.gen) * s
         fake = trainer.G(torch.randn(self.n, trainer.G.z_dim, generator=self.gen).to(trainer.device)).cpu()
         D = trainer.D
         estimate = float(D(real.to(trainer.device)).mean() - D(fake.to(trainer.device)).mean())
-        self.rows.append({"step": step + 1, "critic": estimate, "w1": exact_w1(real, fake),
-                          "w1_real_real": exact_w1(real, real2)})
+        return {"critic": estimate, "w1": exact_w1(real, fake), "w1_real_real": exact_w1(real, real2)}

@@ -54,7 +54,7 @@ class _Redraw(Hook):
         self.pg, self.every = playground, every
 
     def on_step_end(self, trainer, step: int, logs) -> None:
-        if (step + 1) % self.every == 0:
+        if step % self.every == 0:
             self.pg._update(trainer, final=False)
 
 
