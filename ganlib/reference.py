@@ -147,14 +147,18 @@ def obtain(name: str, device: Optional[torch.device] = None) -> Tuple[nn.Module,
 
 
 @torch.no_grad()
-def generate(model: nn.Module, kind: str, n: int, seed: int = 0, labels: Optional[Tensor] = None) -> Tensor:
-    """``n`` images from a generator of ``kind`` (``unconditional``, ``conditional``, ``lapgan``), on the CPU.
+def generate(model: nn.Module, kind: str, n: int, seed: int = 0, labels: Optional[Tensor] = None,
+             psi: float = 1.0) -> Tensor:
+    """``n`` images from a generator of ``kind`` (``unconditional``, ``conditional``, ``lapgan``, ``style``), on the CPU.
 
-    The latents come from a CPU generator seeded with ``seed``, so the same call gives the same images on
-    every device. Conditional models take ``labels`` (default ``arange(n) % n_classes``).
+    The latents (and StyleGAN's noise images) come from a CPU generator seeded with ``seed``, so the same call
+    gives the same images on every device. Conditional models take ``labels`` (default ``arange(n) % n_classes``);
+    a StyleGAN takes the truncation ``psi`` (1 = none).
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
+    if psi != 1.0 and kind != "style":
+        raise ValueError(f"truncation (psi={psi}) needs a StyleGAN (kind 'style'), not a {kind!r} generator")
     gen = torch.Generator().manual_seed(seed)
     dev = next(model.parameters()).device
     if kind == "lapgan":
@@ -162,22 +166,24 @@ def generate(model: nn.Module, kind: str, n: int, seed: int = 0, labels: Optiona
             labels = torch.arange(n) % model.n_classes
         return model.sample(n, labels=None if labels is None else labels.to(dev), generator=gen).cpu()
     z = torch.randn(n, model.z_dim, generator=gen).to(dev)
+    if kind == "style":  # StyleGAN: the per-pixel noise images come from the same seeded stream
+        return model(z, psi=psi, noise=model.synthesis.make_noise(n, "random", generator=gen)).clamp(-1, 1).cpu()
     if kind == "conditional":
         labels = torch.arange(n) % model.n_classes if labels is None else labels
         if len(labels) != n:
             raise ValueError(f"{n} images asked for but {len(labels)} labels given; give one label per image")
         return model(z, labels.to(dev)).clamp(-1, 1).cpu()
     if kind != "unconditional":
-        raise ValueError(f"unknown generator kind {kind!r}; choose unconditional, conditional or lapgan")
+        raise ValueError(f"unknown generator kind {kind!r}; choose unconditional, conditional, lapgan or style")
     if labels is not None:
         raise ValueError("this reference model is unconditional; drop labels=")
     return model(z).clamp(-1, 1).cpu()  # PGGAN's and StyleGAN's outputs are linear, not tanh
 
 
-def sample(name: str, n: int, seed: int = 0, labels: Optional[Tensor] = None) -> Tensor:
+def sample(name: str, n: int, seed: int = 0, labels: Optional[Tensor] = None, psi: float = 1.0) -> Tensor:
     """``n`` images in [-1, 1] from the reference model ``name`` as a CPU tensor (same seed, same images)."""
     info = entry(name)
-    return generate(load(name), info["kind"], n, seed=seed, labels=labels)
+    return generate(load(name), info["kind"], n, seed=seed, labels=labels, psi=psi)
 
 
 @torch.no_grad()

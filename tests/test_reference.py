@@ -146,7 +146,8 @@ def test_shipped_model_loads_checks_out_and_samples(name):
     recipe = runs.recipe(name)
     x = ref.sample(name, 8, seed=0)
     size = runs.image_size(recipe)
-    assert x.shape == (8, 1, size, size) and x.device.type == "cpu"
+    channels = recipe.generator_kwargs.get("img_channels", recipe.generator_kwargs.get("channels", 1))
+    assert x.shape == (8, channels, size, size) and x.device.type == "cpu"
     assert x.min() >= -1 and x.max() <= 1
     assert torch.equal(x, ref.sample(name, 8, seed=0))
     if info["kind"] == "conditional":
@@ -163,6 +164,77 @@ def test_manifest_metrics_are_remeasured_from_the_shipped_weights(name):
     recipe = runs.recipe(name)
     model = ref.load(name, device=torch.device("cpu"))
     now = runs.measure(model, recipe, n=info["metrics"]["n"])
-    assert now["fd"] == pytest.approx(info["metrics"]["fd"], rel=0.02)
+    fd = "factor_fd" if recipe.family == "stylegan" else "fd"
+    assert now[fd] == pytest.approx(info["metrics"][fd], rel=0.02)
+    if recipe.family == "stylegan":
+        for key in ("shape_confidence", "coarse_swap_changes_shape", "fine_swap_changes_shape"):
+            assert now[key] == pytest.approx(info["metrics"][key], abs=0.01), key
     if "accuracy" in now:
         assert now["accuracy"] == pytest.approx(info["metrics"]["accuracy"], abs=0.01)
+
+
+# -- StyleGAN: seeded noise, its own w_avg, the factor network's scores -----------------------------
+
+def _tiny_stylegan():
+    from ganlib.models.stylegan import StyleGenerator
+
+    torch.manual_seed(0)
+    return StyleGenerator(z_dim=8, w_dim=8, mapping_depth=2, fmap_base=64, fmap_max=8, modulation="demod").eval()
+
+
+def test_style_kind_seeds_the_noise_too_and_truncation_is_style_only():
+    G = _tiny_stylegan()
+    G.w_avg.copy_(torch.randn(8))
+    # noise strengths start at 0 (Sec. 3.2), so psi = 0 maps every latent to the image of w_avg
+    assert torch.allclose(ref.generate(G, "style", 2, seed=1, psi=0.0), ref.generate(G, "style", 2, seed=2, psi=0.0))
+    assert not torch.allclose(ref.generate(G, "style", 2, seed=1), ref.generate(G, "style", 2, seed=2))
+    with torch.no_grad():  # make the noise matter: the same seed must still give the same images
+        for layer in G.synthesis.layers:
+            layer.noise.weight.fill_(1.0)
+        z = torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(3))
+        assert not torch.equal(G(z), G(z))  # unseeded noise differs from call to call ...
+    assert torch.equal(ref.generate(G, "style", 4, seed=3), ref.generate(G, "style", 4, seed=3))  # ... seeded does not
+    with pytest.raises(ValueError, match="StyleGAN"):
+        ref.generate(Generator(z_dim=8, image_size=28, channels=1, width=4), "unconditional", 2, psi=0.5)
+
+
+def test_exported_w_avg_is_the_mean_w_of_the_averaged_mapping():
+    G = _tiny_stylegan()
+    G.w_avg.fill_(5.0)  # what a training copy would carry over
+    trainer = type("T", (), {"G_ema": G})()
+    shipped = runs._export_stylegan(trainer)
+    with torch.no_grad():  # an independent estimate, from other latents
+        expected = G.mapping(torch.randn(20_000, G.z_dim, generator=torch.Generator().manual_seed(99))).mean(0)
+    assert torch.allclose(shipped.w_avg, expected, atol=0.05)
+
+
+def test_coarse_and_fine_ranges_at_32x32():
+    # layers: 4x4 (0, 1), 8x8 (2, 3), 16x16 (4, 5), 32x32 (6, 7)
+    assert runs.coarse_fine_ranges(_tiny_stylegan()) == {"coarse": (0, 4), "fine": (6, 8)}
+
+
+def test_the_shipped_factor_network_reads_real_renders_and_refuses_a_damaged_file(tmp_path, monkeypatch):
+    from ganlib.experiments import stylegan as lab
+
+    scores = lab.score_factor_net(lab.load_factor_net(), seed=555, n=500)  # renders it never saw
+    assert scores["shape"] >= 0.98 and scores["colour"] >= 0.98 and scores["background"] >= 0.98
+    assert min(scores["size"], scores["x"], scores["y"]) >= 0.95  # R^2 against the true factors
+    damaged = tmp_path / lab.FACTOR_NET_FILE
+    damaged.write_bytes(lab.factor_net_path().read_bytes()[:-10])
+    monkeypatch.setenv("GANLIB_DATA", str(tmp_path))
+    with pytest.raises(ValueError, match="checksum"):
+        lab.load_factor_net()
+    damaged.unlink()
+    with pytest.raises(FileNotFoundError, match="train_factor_net"):
+        lab.load_factor_net()
+
+
+def test_style_swap_scores_reach_one_when_the_swapped_range_is_everything(monkeypatch):
+    G = _tiny_stylegan()
+    from ganlib.experiments import stylegan as lab
+
+    net = lab.load_factor_net()
+    monkeypatch.setattr(runs, "coarse_fine_ranges", lambda G: {"coarse": (0, G.num_layers), "fine": (0, 0)})
+    out = runs.style_swap_scores(G, net, n=64)
+    assert out["coarse_swap_changes_shape"] == 1.0  # every style from B: the image *is* B, whose shape differs
+    assert out["fine_swap_changes_shape"] == 0.0    # nothing swapped: A stays A

@@ -22,6 +22,7 @@ from ganlib import losses
 from ganlib import reference as ref
 from ganlib.data import TensorSource, mnist
 from ganlib.metrics.classifier import class_histogram, classifier_fd, conditional_accuracy, kl_to_uniform, real_floor
+from ganlib.metrics.frechet import frechet_distance
 from ganlib.runtime import device as default_device
 from ganlib.runtime import seed_everything
 from ganlib.train import Evaluate, Hook, Trainer, atomic_save
@@ -105,6 +106,22 @@ RECIPES: Dict[str, Recipe] = {
               "0.999 (half-life ~700) outlives our 500-step phases and mixed resolutions in a first attempt",
         eval_every=500, extra={"stabilize_steps": 500, "final_steps": 2000, "n_critic": 1},
     ),
+    "stylegan": Recipe(
+        name="stylegan", chapter="10", family="stylegan", kind="style",
+        generator="ganlib.models.stylegan.StyleGenerator",
+        generator_kwargs=dict(z_dim=64, w_dim=64, mapping_depth=2, mapping_lr_mul=0.01, resolution=32, img_channels=3,
+                              fmap_base=1024, fmap_max=64, style_mixing_prob=0.9, modulation="demod"),
+        discriminator="ganlib.models.stylegan.StyleDiscriminator",
+        discriminator_kwargs=dict(resolution=32, img_channels=3, fmap_base=1024, fmap_max=64),
+        data="the chapter's procedural shapes (ganlib.data.shapes: 4 shapes x 6 colours x 4 backgrounds, size and "
+             "position uniform), 32x32 RGB, a fresh batch every step",
+        steps=10000, batch=32, lr=2e-3, betas=(0.0, 0.99), ema_decay=0.998,
+        loss="nonsaturating (BCE on logits) + lazy R1 (gamma 0.1, every 16 D steps)",
+        notes="StyleGAN2-ADA's CIFAR configuration scaled to a CPU (2 mapping layers, lr multiplier 0.01, batch 32, "
+              "small R1, EMA half-life ~11k images) with StyleGAN2's weight demodulation: the chapter's AdaIN "
+              "generator is shown beside it; 64 feature maps up to 16x16, 32 at 32x32",
+        eval_every=1000, extra={"gamma": 0.1, "r1_every": 16},
+    ),
 }
 
 
@@ -131,6 +148,8 @@ def eval_labels(n: int = N_EVAL) -> Tensor:
 def export_copy(source: Any, r: Recipe) -> nn.Module:
     """The generator we ship, on the CPU in eval mode: the EMA weights, with BatchNorm statistics
     re-estimated for those weights (``source`` is a Trainer, or for LapGAN the model with its EMA levels)."""
+    if r.family == "stylegan":
+        return _export_stylegan(source)
     if r.family == "lapgan":
         model = ref.copy_for_export(source)
         G = model.generators[0]  # the base level is the only one with BatchNorm
@@ -149,9 +168,22 @@ def export_copy(source: Any, r: Recipe) -> nn.Module:
     return model.eval()
 
 
+def _export_stylegan(trainer: Trainer) -> nn.Module:
+    """The EMA generator with its own ``w_avg``: the tracked mean it inherits belongs to the training mapping,
+    so it is re-estimated from 10,240 seeded latents through the averaged mapping (what truncation pulls towards)."""
+    G = ref.copy_for_export(trainer.G_ema)
+    gen = torch.Generator().manual_seed(EVAL_SEED + 1)
+    with torch.no_grad():
+        w = torch.cat([G.mapping(torch.randn(256, G.z_dim, generator=gen)) for _ in range(RECALIBRATION_BATCHES)])
+        G.w_avg.copy_(w.mean(0))
+    return G.eval()
+
+
 def measure(G: nn.Module, r: Recipe, n: int = N_EVAL, floor: bool = True) -> Dict[str, Any]:
     """The chapter's scores of ``G`` at ``n`` images against the held-out digits (never trained on) and,
     with ``floor``, the real-vs-real floor at the same ``n``."""
+    if r.family == "stylegan":
+        return measure_stylegan(G, n, floor=floor)
     real_x, real_y = mnist(image_size(r), "heldout")
     labels = eval_labels(n) if r.kind == "conditional" else None
     fakes = ref.generate(G, r.kind, n, seed=EVAL_SEED, labels=labels)
@@ -164,6 +196,67 @@ def measure(G: nn.Module, r: Recipe, n: int = N_EVAL, floor: bool = True) -> Dic
         out["accuracy_real_heldout"] = conditional_accuracy(real_x, real_y)
     if r.family == "pggan" and floor:
         out["per_resolution"] = per_resolution_fd(G, n)
+    return out
+
+
+def measure_stylegan(G: nn.Module, n: int = N_EVAL, floor: bool = True) -> Dict[str, Any]:
+    """Issue-13 scores of a shapes StyleGAN, read by the shipped factor network at ``n`` images: how sure it is of
+    the shape (real renders beside it), how the shapes, colours and backgrounds are spread, the factor-feature
+    Fréchet distance to real renders (and real vs real), and what swapping coarse or fine styles does to the shape."""
+    from ganlib.data.shapes import shapes
+    from ganlib.experiments import stylegan as lab
+
+    net = lab.load_factor_net()
+    fakes = ref.generate(G, "style", n, seed=EVAL_SEED)
+    real = shapes(n, seed=EVAL_SEED).images
+    out: Dict[str, Any] = {"n": n, **_factor_spread(net, fakes, "")}
+    out["factor_fd"] = frechet_distance(lab.features(net, fakes), lab.features(net, real))
+    if floor:
+        out.update(_factor_spread(net, real, "real_"))
+        out["factor_floor"] = frechet_distance(lab.features(net, shapes(n, seed=EVAL_SEED + 1).images),
+                                               lab.features(net, real))
+    out.update(style_swap_scores(G, net, n=n // 2))
+    return out
+
+
+@torch.no_grad()
+def _factor_spread(net: nn.Module, images: Tensor, prefix: str) -> Dict[str, Any]:
+    from ganlib.experiments import stylegan as lab
+
+    logits = net(images)
+    fraction = lambda k: (torch.bincount(logits[k].argmax(1), minlength=lab.CATEGORICAL[k]).float()  # noqa: E731
+                          / len(images)).tolist()
+    return {f"{prefix}shape_confidence": torch.softmax(logits["shape"], 1).amax(1).mean().item(),
+            f"{prefix}shape_fractions": [round(v, 4) for v in fraction("shape")],
+            f"{prefix}colour_fractions": [round(v, 4) for v in fraction("colour")],
+            f"{prefix}background_fractions": [round(v, 4) for v in fraction("background")]}
+
+
+def coarse_fine_ranges(G: nn.Module) -> Dict[str, Tuple[int, int]]:
+    """StyleGAN Sec. 3.1's split scaled to 32x32: coarse = the 4x4 and 8x8 styles, fine = the 32x32 styles."""
+    from ganlib.experiments import stylegan as lab
+
+    by_res = lab.layer_ranges(G)
+    return {"coarse": (by_res["4x4"][0], by_res["8x8"][1]), "fine": by_res[f"{G.resolution}x{G.resolution}"]}
+
+
+@torch.no_grad()
+def style_swap_scores(G: nn.Module, net: nn.Module, n: int = N_EVAL // 2, seed: int = EVAL_SEED) -> Dict[str, float]:
+    """For ``n`` pairs (A, B) whose shapes differ: how often A's shape class changes when A takes B's coarse styles,
+    and when it takes only B's fine styles (the issue's mixing targets: >= 50 % and <= 10 %)."""
+    from ganlib.experiments import stylegan as lab
+
+    gen = torch.Generator().manual_seed(seed)
+    za, zb = torch.randn(n, G.z_dim, generator=gen), torch.randn(n, G.z_dim, generator=gen)
+    wa, wb = G.styles(za), G.styles(zb)
+    shape = lambda ws: net(G.synthesis(ws, noise_mode="const"))["shape"].argmax(1)  # noqa: E731
+    sa, sb = shape(wa), shape(wb)
+    differ = sa != sb
+    layer = torch.arange(G.num_layers).view(1, -1, 1)
+    out = {"pairs_with_different_shapes": int(differ.sum())}
+    for name, (start, stop) in coarse_fine_ranges(G).items():
+        mixed = shape(torch.where((layer >= start) & (layer < stop), wb, wa))
+        out[f"{name}_swap_changes_shape"] = (mixed[differ] != sa[differ]).float().mean().item()
     return out
 
 
@@ -193,24 +286,28 @@ def per_resolution_fd(G: nn.Module, n: int = N_EVAL) -> Dict[str, Dict[str, floa
 # -- the runs -------------------------------------------------------------------------------------
 
 class WallClock(Hook):
-    """Training seconds summed over every session of a run; saved in the checkpoint, so a resume keeps counting."""
+    """Training seconds summed over every session of a run, wall clock and this process's CPU time (on a shared
+    machine the wall clock overstates what one free core needs); saved in the checkpoint, so a resume keeps counting."""
 
     def __init__(self) -> None:
-        self.seconds, self._last = 0.0, 0.0
+        self.seconds = self.cpu_seconds = 0.0
+        self._last = self._last_cpu = 0.0
 
     def on_fit_start(self, trainer: Trainer) -> None:
-        self._last = time.perf_counter()
+        self._last, self._last_cpu = time.perf_counter(), time.process_time()
 
     def on_step_end(self, trainer: Trainer, step: int, logs: Optional[Dict[str, float]]) -> None:
-        now = time.perf_counter()
+        now, now_cpu = time.perf_counter(), time.process_time()
         self.seconds += now - self._last
-        self._last = now
+        self.cpu_seconds += now_cpu - self._last_cpu
+        self._last, self._last_cpu = now, now_cpu
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"seconds": self.seconds}
+        return {"seconds": self.seconds, "cpu_seconds": self.cpu_seconds}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.seconds = float(state["seconds"])
+        self.cpu_seconds = float(state.get("cpu_seconds", 0.0))  # checkpoints from before CPU time was kept
 
 
 @dataclass
@@ -222,6 +319,7 @@ class Finished:
     images_seen: int            # real images D was shown (a conditional G step also draws a batch, for its labels)
     seconds: float
     curve: Dict[str, Any]
+    cpu_seconds: Optional[float] = None  # the process's CPU time while training (one thread: one core's worth)
 
 
 def _resume_or_start(trainer: Trainer, checkpoint: Path, clock: WallClock, what: str, total: int,
@@ -326,7 +424,34 @@ def _run_pggan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, lo
                     evaluate.records)
 
 
-RUNS = {"single": _run_single, "lapgan": _run_lapgan, "pggan": _run_pggan}
+def _run_stylegan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, log: Callable[[str], None],
+                  device: torch.device, n_eval: int = N_EVAL) -> Finished:
+    from ganlib.data import SamplerSource, render, sample_factors
+    from ganlib.models.stylegan import r1_regularizer
+
+    steps = r.steps if steps is None else steps
+    seed_everything(r.seed)
+    G = ref.build_model(r.generator, r.generator_kwargs)
+    D = ref.build_model(r.discriminator, r.discriminator_kwargs)
+    source = SamplerSource(lambda k, generator: render(sample_factors(k, generator), 32), batch_size=r.batch,
+                           seed=r.seed, device=device)
+    clock = WallClock()
+    keep = ("shape_confidence", "factor_fd", "coarse_swap_changes_shape", "fine_swap_changes_shape")
+    evaluate = Evaluate(_scores_logger(r, clock, log, lambda tr: {
+        k: v for k, v in measure_stylegan(_export_stylegan(tr), n=n_eval, floor=False).items() if k in keep}),
+        every=r.eval_every)
+    checkpoint = folder / "checkpoint.pt"
+    trainer = Trainer(G, D, source, d_loss=losses.discriminator_bce, g_loss=losses.generator_nonsaturating,
+                      d_penalty=r1_regularizer(r.extra["gamma"]), d_penalty_every=r.extra["r1_every"],
+                      lr=r.lr, betas=r.betas, ema_decay=r.ema_decay, hooks=[clock, evaluate],
+                      checkpoint_path=checkpoint, checkpoint_every=r.checkpoint_every, progress=progress, device=device)
+    _resume_or_start(trainer, checkpoint, clock, r.name, steps, log)
+    trainer.fit(steps)
+    return Finished(_export_stylegan(trainer), trainer.step, trainer.d_steps * r.batch, clock.seconds,
+                    evaluate.records, clock.cpu_seconds)
+
+
+RUNS = {"single": _run_single, "lapgan": _run_lapgan, "pggan": _run_pggan, "stylegan": _run_stylegan}
 
 
 def run(name: str, root: Optional[Path] = None, out_dir: Optional[Path] = None, steps: Optional[int] = None,
@@ -360,6 +485,7 @@ def export(r: Recipe, done: Finished, out_dir: Optional[Path] = None, log: Calla
         "data": r.data, "recipe": {k: v for k, v in asdict(r).items() if k not in ("name", "chapter", "kind")},
         "steps": done.steps, "images_seen": done.images_seen,
         "wall_seconds": round(done.seconds, 1), "torch": torch.__version__,
+        **({} if done.cpu_seconds is None else {"cpu_seconds": round(done.cpu_seconds, 1)}),
         "threads": torch.get_num_threads(), "sha256": ref.sha256_of(path), "bytes": path.stat().st_size,
         "metrics": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()},
         "curve": done.curve,

@@ -13,13 +13,16 @@ With it we measure:
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganlib.data.mnist import data_dir
 from ganlib.data.shapes import BACKGROUNDS, PALETTE, POSITION_RANGE, SHAPE_NAMES, SIZE_RANGE, render, sample_factors
+from ganlib.metrics.classifier import sha256_of
 from ganlib.metrics.frechet import frechet_distance
 from ganlib.models.stylegan import StyleGenerator, r1_regularizer
 from ganlib.runtime import eval_mode
@@ -27,6 +30,9 @@ from ganlib.runtime import eval_mode
 CATEGORICAL = {"shape": len(SHAPE_NAMES), "colour": len(PALETTE), "background": len(BACKGROUNDS)}
 CONTINUOUS = {"size": SIZE_RANGE, "x": POSITION_RANGE, "y": POSITION_RANGE}
 FACTORS = tuple(CATEGORICAL) + tuple(CONTINUOUS)
+FACTOR_NET_FILE = "factor_net.pt"
+# Written by scripts/train_factor_net.py after training; load_factor_net checks the shipped file against it.
+FACTOR_NET_SHA256 = "a456fb6dcbab6abcf1e6893f98a94eaf2de67e15a5e969d0a0296cc355aef087"
 
 
 class FactorNet(nn.Module):
@@ -78,10 +84,39 @@ def train_factor_net(steps: int = 300, batch_size: int = 64, seed: int = 0,
         loss.backward()
         opt.step()
     net.eval().requires_grad_(False)
-    f = sample_factors(1000, torch.Generator().manual_seed(seed + 10_000))
+    return net, score_factor_net(net, seed + 10_000)
+
+
+def score_factor_net(net: FactorNet, seed: int = 12_024, n: int = 1000) -> Dict[str, float]:
+    """Held-out scores of a factor network on ``n`` fresh renders: accuracy per class factor, R^2 per continuous one."""
+    device = next(net.parameters()).device
+    f = sample_factors(n, torch.Generator().manual_seed(seed))
     pred = predict_factors(net, render(f, 32).to(device))
     truth = {k: (f[k].float() if k in CONTINUOUS else f[k]) for k in FACTORS}
-    return net, {k: _score(pred[k].cpu(), truth[k], k) for k in FACTORS}
+    return {k: _score(pred[k].cpu(), truth[k], k) for k in FACTORS}
+
+
+def factor_net_path() -> Path:
+    return data_dir() / FACTOR_NET_FILE
+
+
+def load_factor_net(device: Optional[torch.device] = None) -> FactorNet:
+    """The shipped factor network (``scripts/train_factor_net.py``), checksum-checked, in eval mode on ``device``.
+
+    One fixed network, so every score built on it (chapter 10, the StyleGAN reference's manifest) is comparable.
+    """
+    path = factor_net_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: restore it with `git checkout -- data/{FACTOR_NET_FILE}` or "
+                                "re-create it with `python scripts/train_factor_net.py` (about a minute)")
+    digest = sha256_of(path)
+    if digest != FACTOR_NET_SHA256:
+        raise ValueError(f"{path} does not match the recorded checksum (sha256 {digest[:12]}..., expected "
+                         f"{FACTOR_NET_SHA256[:12]}...): the file is corrupt or was retrained without updating "
+                         f"FACTOR_NET_SHA256; restore it with `git checkout -- data/{FACTOR_NET_FILE}`")
+    net = FactorNet()
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return net.to(device or torch.device("cpu")).eval().requires_grad_(False)
 
 
 @torch.no_grad()
