@@ -196,20 +196,3 @@ def soft_noisy_labels(n: int, real: bool, flip_prob: float = 0.0, device: Option
     labels = torch.where(flip, fake_t, real_t) if real else torch.where(flip, real_t, fake_t)
     # BCE needs targets in [0, 1]: U[0.7, 1.2] is the tip as published; values above 1 are clipped to 1.
     return labels.clamp(0.0, 1.0).to(device or "cpu")
-
-
-# --- losses by name ---------------------------------------------------------------------------------
-
-LOSS_PAIRS: Dict[str, Tuple[Callable[[Tensor, Tensor], Tensor], Callable[[Tensor], Tensor]]] = {
-    "nonsaturating": (discriminator_bce, generator_nonsaturating),
-    "minimax": (discriminator_bce, generator_minimax),
-    "wasserstein": (critic_wasserstein, generator_wasserstein),
-    "least_squares": (discriminator_least_squares, generator_least_squares),
-}
-
-
-def loss_pair(name: str) -> Tuple[Callable[[Tensor, Tensor], Tensor], Callable[[Tensor], Tensor]]:
-    """``(d_loss, g_loss)`` for a GAN family by name: nonsaturating, minimax, wasserstein, least_squares."""
-    if name not in LOSS_PAIRS:
-        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSS_PAIRS)}")
-    return LOSS_PAIRS[name]

@@ -152,10 +152,3 @@ def test_wrong_shapes_are_reported():
 def test_bce_targets_outside_unit_interval_are_rejected():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         losses.discriminator_bce(torch.zeros(3), torch.zeros(3), real_target=torch.tensor([0.9, 1.1, 1.0]))
-
-
-def test_loss_pairs_by_name():
-    d_loss, g_loss = losses.loss_pair("minimax")
-    assert d_loss is losses.discriminator_bce and g_loss is losses.generator_minimax
-    with pytest.raises(ValueError, match="nonsaturating, minimax, wasserstein, least_squares"):
-        losses.loss_pair("hinge")

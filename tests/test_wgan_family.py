@@ -105,6 +105,17 @@ def test_published_defaults_follow_the_papers():
         published_defaults("hinge")
 
 
+def test_one_set_of_loss_names_and_one_table_the_playground_reads():
+    from ganlib.experiments.toy import LOSS_NAMES, LOSSES, PUBLISHED, playground_preset
+    assert set(PUBLISHED) == set(LOSS_NAMES) == set(LOSSES)
+    assert published_defaults("ns").lr_g == 2e-4  # DCGAN's Adam
+    # the playground's presets as it always showed them: the WGANs' papers, the course's 1e-3 for the others
+    assert {k: playground_preset(k) for k in LOSSES} == {
+        "ns": {"lr_g": 1e-3, "lr_d": 1e-3, "n_critic": 1}, "minimax": {"lr_g": 1e-3, "lr_d": 1e-3, "n_critic": 1},
+        "wgan": {"lr_g": 5e-5, "lr_d": 5e-5, "n_critic": 5}, "wgan_gp": {"lr_g": 1e-4, "lr_d": 1e-4, "n_critic": 5},
+        "lsgan": {"lr_g": 1e-3, "lr_d": 1e-3, "n_critic": 1}}
+
+
 def test_wgan_warmup_schedule_runs_100_critic_steps_early():
     cfg = published_defaults("wgan", steps=2, warmup_critic=True, hidden=8, depth=1, batch_size=8)
     trainer = build(cfg)

@@ -13,19 +13,14 @@ from typing import Dict, Optional
 
 import torch
 
-from ganlib.experiments.toy import LOSS_NAMES, LOSSES, ModeTracker, ToyConfig, ToyResult, build, fixed_samples, score
+from ganlib.experiments.toy import (LOSS_NAMES, LOSSES, ModeTracker, ToyConfig, ToyResult, build, fixed_samples,
+                                    playground_preset, score)
 from ganlib.train import Hook
 
 DATASETS = ("ring", "grid", "ring_wgangp", "grid_wgangp")
 
-# What each loss's paper used (models.md Sec. 1.3-1.5); picking a loss loads these into the controls.
-LOSS_PRESETS: Dict[str, Dict[str, float]] = {
-    "ns": {"lr_g": 1e-3, "lr_d": 1e-3, "n_critic": 1},
-    "minimax": {"lr_g": 1e-3, "lr_d": 1e-3, "n_critic": 1},
-    "lsgan": {"lr_g": 1e-3, "lr_d": 1e-3, "n_critic": 1},
-    "wgan": {"lr_g": 5e-5, "lr_d": 5e-5, "n_critic": 5},
-    "wgan_gp": {"lr_g": 1e-4, "lr_d": 1e-4, "n_critic": 5},
-}
+# Picking a loss loads these into the controls: ganlib.experiments.toy's table of published settings.
+LOSS_PRESETS: Dict[str, Dict[str, float]] = {loss: playground_preset(loss) for loss in LOSSES}
 
 
 def _draw(ax_pts, ax_curve, trainer, curve, title: str) -> None:
