@@ -206,14 +206,15 @@ def measure_stylegan(G: nn.Module, n: int = N_EVAL, floor: bool = True) -> Dict[
     from ganlib.data.shapes import shapes
     from ganlib.experiments import stylegan as lab
 
-    net = lab.load_factor_net()
-    fakes = ref.generate(G, "style", n, seed=EVAL_SEED)
-    real = shapes(n, seed=EVAL_SEED).images
+    device = G.w_avg.device
+    net = lab.load_factor_net(device)
+    fakes = ref.generate(G, "style", n, seed=EVAL_SEED).to(device)
+    real = shapes(n, seed=EVAL_SEED).images.to(device)
     out: Dict[str, Any] = {"n": n, **_factor_spread(net, fakes, "")}
     out["factor_fd"] = frechet_distance(lab.features(net, fakes), lab.features(net, real))
     if floor:
         out.update(_factor_spread(net, real, "real_"))
-        out["factor_floor"] = frechet_distance(lab.features(net, shapes(n, seed=EVAL_SEED + 1).images),
+        out["factor_floor"] = frechet_distance(lab.features(net, shapes(n, seed=EVAL_SEED + 1).images.to(device)),
                                                lab.features(net, real))
     out.update(style_swap_scores(G, net, n=n // 2))
     return out
@@ -247,12 +248,12 @@ def style_swap_scores(G: nn.Module, net: nn.Module, n: int = N_EVAL // 2, seed: 
     from ganlib.experiments import stylegan as lab
 
     gen = torch.Generator().manual_seed(seed)
-    za, zb = torch.randn(n, G.z_dim, generator=gen), torch.randn(n, G.z_dim, generator=gen)
+    za, zb = (torch.randn(n, G.z_dim, generator=gen).to(G.w_avg.device) for _ in range(2))
     wa, wb = G.styles(za), G.styles(zb)
     shape = lambda ws: net(G.synthesis(ws, noise_mode="const"))["shape"].argmax(1)  # noqa: E731
     sa, sb = shape(wa), shape(wb)
     differ = sa != sb
-    layer = torch.arange(G.num_layers).view(1, -1, 1)
+    layer = torch.arange(G.num_layers, device=wa.device).view(1, -1, 1)
     out = {"pairs_with_different_shapes": int(differ.sum())}
     for name, (start, stop) in coarse_fine_ranges(G).items():
         mixed = shape(torch.where((layer >= start) & (layer < stop), wb, wa))
