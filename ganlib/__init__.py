@@ -1,7 +1,8 @@
 """ganlib: the tested PyTorch library behind the GAN Course notebooks.
 
-Layers, lowest first (arrows point one way):
-runtime, checkpoint -> data -> losses / layers -> models -> train -> metrics -> viz / widgets.
+Layers, lowest first (arrows point one way; tests/test_layering.py checks that models import nothing above them):
+runtime, checkpoint, precision, distributed -> data -> losses / layers / pyramid -> progressive -> models ->
+hooks -> train -> metrics -> experiments, reference -> viz / widgets -> cli.
 """
 from ganlib.runtime import by_scale, describe, device, scale, seed_everything
 

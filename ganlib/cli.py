@@ -36,7 +36,8 @@ from ganlib.checkpoint import CheckpointError, load_checkpoint
 from ganlib import precision as amp
 from ganlib.precision import PRECISIONS
 from ganlib.runtime import by_scale, scale, seed_everything
-from ganlib.train import Hook, Trainer
+from ganlib.hooks import Hook
+from ganlib.train import Trainer
 
 MODELS = ("dcgan", "cgan", "lapgan", "pggan", "stylegan", "mlp")
 IMAGE_DATA = ("mnist", "shapes")
@@ -231,7 +232,7 @@ class SampleGrid(Hook):
             self.write(trainer)
 
     def write(self, trainer: Trainer) -> Optional[Path]:
-        if not trainer.is_main:
+        if not trainer.dist.is_main:
             return None
         devices = [trainer.device.index or 0] if trainer.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):

@@ -35,14 +35,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["Group", "SINGLE", "current", "init", "launched", "shutdown", "has_staged_layers", "unwrap"]
+__all__ = ["Group", "SINGLE", "Forwards", "current", "forwards", "init", "launched", "shutdown",
+           "has_staged_layers", "training_group", "unwrap"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,38 @@ def current() -> Group:
     if dist.is_available() and dist.is_initialized():
         return Group(dist.get_rank(), dist.get_world_size())
     return SINGLE
+
+
+@dataclass
+class Forwards:
+    """The callable each of a Trainer's forward passes goes through: DDP-wrapped where gradients flow into the
+    weights, compiled where one backward follows, the eager DDP module for the penalty's double backward."""
+
+    g_sample: Callable[..., Tensor]   # G in D's step (no gradients)
+    g_train: Callable[..., Tensor]    # G in G's step
+    d_train: Callable[..., Tensor]    # D in D's step
+    d_frozen: Callable[..., Tensor]   # D in G's step: weights frozen, so never DDP (it would wait for their gradients)
+    d_penalty: Callable[..., Tensor]  # D in the penalty: GP/R1 backpropagate through a gradient, which compile cannot
+
+
+def forwards(G: nn.Module, D: nn.Module, group: Group, device: torch.device, compile: bool) -> Forwards:
+    """G's and D's forwards for ``group`` (DDP when it has several processes), ``torch.compile``-d if asked."""
+    G_ddp, D_ddp = group.wrap(G, device), group.wrap(D, device)
+    fast = torch.compile if compile else (lambda net: net)
+    g_sample, d_frozen = fast(G), fast(D)
+    return Forwards(g_sample=g_sample, g_train=g_sample if G_ddp is G else fast(G_ddp),
+                    d_train=d_frozen if D_ddp is D else fast(D_ddp), d_frozen=d_frozen, d_penalty=D_ddp)
+
+
+def training_group(wanted: Optional[bool]) -> Group:
+    """The processes a Trainer trains over: the initialised group (None = if any), ``SINGLE`` (False), or the
+    group, which must exist (True)."""
+    if wanted is False:
+        return SINGLE
+    if wanted and not (dist.is_available() and dist.is_initialized()):
+        raise ValueError("distributed=True needs a torch.distributed process group: launch with torchrun and "
+                         "call ganlib.distributed.init() before building the Trainer")
+    return current()
 
 
 def shutdown() -> None:

@@ -1,4 +1,5 @@
-"""Mixed precision for the training loop: which dtype, its autocast context, and fp16's gradient scaler.
+"""Mixed precision for the training loop: which dtype, its autocast context, and fp16's gradient scaler
+(``update``: backward and step through it).
 
 Four settings, for ``Trainer(precision=...)`` and ``python -m ganlib train --precision``:
 
@@ -62,6 +63,26 @@ def autocast(precision: str, device: torch.device) -> ContextManager:
 def grad_scaler(precision: str, device: torch.device) -> Optional[torch.amp.GradScaler]:
     """A fresh ``GradScaler`` for fp16 on CUDA, else None (bf16 and fp32 need none)."""
     return torch.amp.GradScaler(torch.device(device).type) if precision == "fp16" else None
+
+
+def update(opt: torch.optim.Optimizer, scaler: Optional[torch.amp.GradScaler], loss: torch.Tensor, net: nn.Module,
+           norm: bool = False) -> Optional[float]:
+    """Backward and one step of ``opt``, through ``scaler`` when there is one (fp16); with ``norm``, the gradient
+    norm of ``net``'s parameters, unscaled, taken before the step."""
+    opt.zero_grad(set_to_none=True)
+    (loss if scaler is None else scaler.scale(loss)).backward()
+    value = None
+    if norm:
+        if scaler is not None:
+            scaler.unscale_(opt)
+        grads = [p.grad.detach().norm(2) for p in net.parameters() if p.grad is not None]
+        value = float(torch.linalg.vector_norm(torch.stack(grads))) if grads else 0.0
+    if scaler is None:
+        opt.step()
+    else:  # skips the step when a gradient overflowed, and adapts the scale
+        scaler.step(opt)
+        scaler.update()
+    return value
 
 
 # -- auto on a CPU: measure once ------------------------------------------------------------------

@@ -13,7 +13,8 @@ import torch
 from torch import Tensor
 
 from ganlib.runtime import scale
-from ganlib.train import Hook, Trainer
+from ganlib.hooks import Hook
+from ganlib.train import Trainer
 
 
 def live_updates_wanted() -> bool:

@@ -23,7 +23,9 @@ from ganlib import checkpoint, data, losses
 from ganlib.data import downloads
 from ganlib.metrics import exact_w1, frechet_distance_from_stats, mode_stats
 from ganlib.models import MLPDiscriminator, MLPGenerator
-from ganlib.train import CheckpointError, DivergenceError, Evaluate, Trainer, load_checkpoint
+from ganlib.checkpoint import CheckpointError, DivergenceError, load_checkpoint
+from ganlib.hooks import Evaluate
+from ganlib.train import Trainer
 
 
 def make_trainer(path=None, hidden=16, depth=2, **kwargs):

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from ganlib import cli
-from ganlib.train import load_checkpoint
+from ganlib.checkpoint import load_checkpoint
 
 
 def run(*argv):

@@ -22,7 +22,8 @@ import torch.multiprocessing as mp
 import ganlib
 from ganlib import data, losses
 from ganlib.models import MLPDiscriminator, MLPGenerator
-from ganlib.train import Trainer, load_checkpoint
+from ganlib.checkpoint import load_checkpoint
+from ganlib.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 B = 8  # per-process batch; the global batch is 2B

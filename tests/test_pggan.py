@@ -4,10 +4,10 @@ import torch
 
 from ganlib.data import TensorSource
 from ganlib.experiments.progressive import ProgressiveSchedule, make_trainer
+from ganlib.hooks import Hook
 from ganlib.layers import upsample2x
 from ganlib.models import pggan
 from ganlib.progressive import fade_reals, pool_to, to_full_size
-from ganlib.train import Hook
 
 CH = (16, 8, 8)  # 4, 8, 16
 

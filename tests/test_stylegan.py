@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from ganlib import losses
 from ganlib.models.stylegan import (AdaIN, MappingNetwork, ModulatedConv2d, StyleDiscriminator, StyleGenerator, adain,
                                     droplet_ratio, droplet_ratios, mix_grid, r1_regularizer, style_mixing, truncate)
-from ganlib.train import Hook, Trainer
+from ganlib.hooks import Hook
+from ganlib.train import Trainer
 
 
 def small_G(**kw) -> StyleGenerator:

@@ -10,7 +10,9 @@ from torch import nn
 import ganlib
 from ganlib import data, losses
 from ganlib.models import MLPDiscriminator, MLPGenerator
-from ganlib.train import CheckpointError, DivergenceError, Evaluate, Hook, Trainer, WeightClip, load_checkpoint
+from ganlib.checkpoint import CheckpointError, DivergenceError, load_checkpoint
+from ganlib.hooks import Evaluate, Hook, WeightClip
+from ganlib.train import Trainer
 
 
 def make_trainer(tmp_path=None, seed=0, **kwargs):
@@ -245,6 +247,34 @@ def test_reset_optimizers_forgets_adam_state():
     assert not trainer.g_opt.state and trainer.g_opt.param_groups[0]["lr"] == lr
 
 
+def test_an_optimizer_factory_builds_both_and_rebuilds_them_on_reset():
+    made = []
+
+    def sgd(net, role):
+        made.append(role)
+        return torch.optim.SGD(net.parameters(), lr=0.01 if role == "G" else 0.02)
+
+    trainer = make_trainer(optimizer=sgd)
+    trainer.fit(2)
+    assert made == ["G", "D"] and isinstance(trainer.d_opt, torch.optim.SGD)
+    assert (trainer.g_opt.param_groups[0]["lr"], trainer.d_opt.param_groups[0]["lr"]) == (0.01, 0.02)
+    trainer.reset_optimizers()
+    assert made == ["G", "D", "G", "D"]
+    with pytest.raises(ValueError, match="not both"):
+        make_trainer(optimizer=sgd, lr=1e-3)
+
+
+def test_g_step_makes_a_source_sized_batch_and_d_step_hands_nothing_over():
+    x, y = torch.randn(30, 4), torch.arange(30) % 3
+    G = LabelledG()
+    trainer = Trainer(G, LabelledD(), data.TensorSource(x, y, batch_size=6), d_loss=losses.discriminator_bce,
+                      g_loss=losses.generator_nonsaturating, n_critic=2, progress=False, device=torch.device("cpu"))
+    assert (trainer.batch_size, trainer.labelled) == (6, True)
+    trainer.fit(2)
+    assert [len(labels) for labels in G.seen] == [6] * 6  # 2 D steps + 1 G step, twice
+    assert trainer.batches_drawn == 6 and trainer._kept_fakes is None  # G's labels: a real batch of its own
+
+
 def test_history_is_logged_and_bad_arguments_are_clear():
     trainer = make_trainer()
     history = trainer.fit(7)
@@ -352,7 +382,7 @@ def test_ctrl_c_without_a_path_keeps_the_trainer_whole_in_memory():
 
 
 def test_default_cadence_with_a_path_is_500_steps(tmp_path):
-    from ganlib.train import DEFAULT_CHECKPOINT_EVERY
+    from ganlib.checkpoint import DEFAULT_CHECKPOINT_EVERY
     assert DEFAULT_CHECKPOINT_EVERY == 500
     assert make_trainer(tmp_path).checkpoint_every == 500
     assert make_trainer().checkpoint_every == 0
@@ -360,7 +390,7 @@ def test_default_cadence_with_a_path_is_500_steps(tmp_path):
 
 
 def test_exploding_weights_never_become_the_last_good_checkpoint(tmp_path):
-    from ganlib.train import MAX_ABS_WEIGHT
+    from ganlib.checkpoint import MAX_ABS_WEIGHT
     trainer = make_trainer(tmp_path, lr=1e8, checkpoint_every=1, d_penalty=None, log_every=100)
     with pytest.raises(DivergenceError, match=r"not saving .*ckpt.pt after step \d+: .*reached .*over MAX_ABS_WEIGHT") as caught:
         trainer.fit(20)  # the losses are still finite here: it is the weights' check that stops the run

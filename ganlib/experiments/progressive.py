@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from ganlib.losses import critic_wasserstein, drift_penalty, generator_wasserstein, gradient_penalty
 from ganlib.models.pggan import PGGANDiscriminator, PGGANGenerator
 from ganlib.progressive import fade_reals, pool_to, to_full_size
-from ganlib.train import Hook, Trainer
+from ganlib.hooks import Hook
+from ganlib.train import Trainer
 
 
 class ProgressiveSchedule(Hook):

@@ -25,7 +25,9 @@ from ganlib.metrics.classifier import class_histogram, classifier_fd, conditiona
 from ganlib.metrics.frechet import frechet_distance
 from ganlib.runtime import device as default_device
 from ganlib.runtime import seed_everything
-from ganlib.train import Evaluate, Hook, Trainer, atomic_save
+from ganlib.checkpoint import atomic_save
+from ganlib.hooks import Evaluate, Hook
+from ganlib.train import Trainer
 
 N_EVAL = 1000          # images per Fréchet distance: the held-out split has exactly 1,000 digits
 EVAL_SEED = 1234       # latents for the evaluations, separate from training's RNG stream

@@ -26,7 +26,8 @@ from ganlib.data import SamplerSource, toy
 from ganlib.metrics import mode_stats
 from ganlib.models.toy import MLPDiscriminator, MLPGenerator
 from ganlib.runtime import eval_mode, seed_everything
-from ganlib.train import Evaluate, Hook, Trainer, WeightClip, wgan_critic_schedule
+from ganlib.hooks import Evaluate, Hook, WeightClip, wgan_critic_schedule
+from ganlib.train import Trainer
 
 LOSSES = ("ns", "minimax", "wgan", "wgan_gp", "lsgan")
 LOSS_NAMES = {"ns": "NS-GAN", "minimax": "minimax GAN", "wgan": "WGAN (clip)", "wgan_gp": "WGAN-GP",
@@ -187,23 +188,42 @@ class ModeTracker(Evaluate):
 
 
 @torch.no_grad()
-def fixed_samples(trainer: Trainer, n: int = 2500, seed: int = 1234, use_ema: bool = True) -> Tensor:
-    """``n`` samples from a fixed latent draw, so scores at different steps compare like with like."""
+def fixed_samples(trainer: ToyTrainer, n: int = 2500, seed: int = 1234, use_ema: bool = True) -> Tensor:
+    """``n`` samples from a fixed latent draw, in data units, so scores at different steps compare like with like."""
     z = torch.randn(n, trainer.G.z_dim, generator=torch.Generator().manual_seed(seed)).to(trainer.device)
     net = trainer.G_ema if (use_ema and trainer.G_ema is not None) else trainer.G
     with eval_mode(net):
-        return net(z).cpu() / getattr(trainer, "data_scale", 1.0)
+        return net(z).cpu() / trainer.data_scale
 
 
-def score(trainer: Trainer, mixture, n: int = 2500, seed: int = 1234, use_ema: bool = True) -> Dict[str, float]:
+def score(trainer: ToyTrainer, mixture, n: int = 2500, seed: int = 1234, use_ema: bool = True) -> Dict[str, float]:
     """modes / hq / reverse_kl of ``n`` fixed-latent samples."""
     stats = mode_stats(fixed_samples(trainer, n, seed, use_ema), mixture.centers, mixture.std)
     return {"modes": stats["modes"], "hq": stats["hq"], "reverse_kl": stats["reverse_kl"]}
 
 
+class ToyTrainer(Trainer):
+    """A ``Trainer`` on a 2-D mixture, which knows it: ``mixture`` and ``data_scale`` (the factor the data were
+    multiplied by for training; samples are scored back in data units)."""
+
+    def __init__(self, *args: Any, mixture: Any, data_scale: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mixture, self.data_scale = mixture, data_scale
+
+
+def optimizers(cfg: ToyConfig) -> Callable[[torch.nn.Module, str], torch.optim.Optimizer]:
+    """The config's optimiser factory for ``Trainer(optimizer=...)``: Adam or RMSprop, ``lr_g`` for G, ``lr_d`` for D."""
+    def make(net: torch.nn.Module, role: str) -> torch.optim.Optimizer:
+        lr = cfg.lr_g if role == "G" else cfg.lr_d
+        if cfg.optimizer == "rmsprop":
+            return torch.optim.RMSprop(net.parameters(), lr=lr)
+        return torch.optim.Adam(net.parameters(), lr=lr, betas=cfg.betas)
+    return make
+
+
 def build(cfg: ToyConfig, hooks: Tuple[Hook, ...] = (), device: Optional[torch.device] = None,
-          progress: bool = False) -> Trainer:
-    """Seed, build G, D, the data source and the Trainer for ``cfg`` (not trained yet)."""
+          progress: bool = False) -> ToyTrainer:
+    """Seed, build G, D, the data source and the trainer for ``cfg`` (not trained yet)."""
     mixture = toy(cfg.dataset)
     seed_everything(cfg.seed)
     dev = device or torch.device("cpu")
@@ -214,12 +234,6 @@ def build(cfg: ToyConfig, hooks: Tuple[Hook, ...] = (), device: Optional[torch.d
             for name, p in D.named_parameters():
                 p.normal_(0.0, cfg.d_init_std) if name.endswith("weight") else p.zero_()
     d_loss, g_loss, penalty = loss_functions(cfg)
-    if cfg.optimizer == "rmsprop":
-        g_opt = torch.optim.RMSprop(G.parameters(), lr=cfg.lr_g)
-        d_opt = torch.optim.RMSprop(D.parameters(), lr=cfg.lr_d)
-    else:
-        g_opt = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
-        d_opt = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     all_hooks = list(hooks)
     if cfg.loss == "wgan":
         all_hooks.insert(0, WeightClip(cfg.clip))
@@ -230,19 +244,19 @@ def build(cfg: ToyConfig, hooks: Tuple[Hook, ...] = (), device: Optional[torch.d
         n_critic = lambda step: wgan_critic_schedule(step, cfg.n_critic)  # noqa: E731
     sample = mixture.sample if cfg.data_scale == 1.0 else (lambda n, generator=None: mixture.sample(n, generator) * cfg.data_scale)
     data = SamplerSource(sample, cfg.batch_size, seed=cfg.seed, device=dev)
-    trainer = Trainer(G, D, data, d_loss=d_loss, g_loss=g_loss, g_opt=g_opt, d_opt=d_opt, n_critic=n_critic,
-                      d_penalty=penalty, ema_decay=cfg.ema_decay, joint_d_batch=cfg.joint_d_batch,
-                      hooks=all_hooks, log_every=10, progress=progress, device=dev)
+    trainer = ToyTrainer(G, D, data, d_loss=d_loss, g_loss=g_loss, optimizer=optimizers(cfg), n_critic=n_critic,
+                         d_penalty=penalty, ema_decay=cfg.ema_decay, joint_d_batch=cfg.joint_d_batch,
+                         hooks=all_hooks, log_every=10, progress=progress, device=dev, mixture=mixture,
+                         data_scale=cfg.data_scale)
     if cfg.loss == "wgan":  # start inside the constraint set, as the official code clamps before the first step
         losses.clip_weights_(trainer.D, cfg.clip)
-    trainer.mixture, trainer.data_scale = mixture, cfg.data_scale
     return trainer
 
 
 @dataclass
 class ToyResult:
     config: ToyConfig
-    trainer: Trainer
+    trainer: ToyTrainer
     stats: Dict[str, float]
     seconds: float
     curve: List[Dict[str, float]] = field(default_factory=list)
@@ -292,9 +306,9 @@ class W1Probe(Evaluate):
         return step == 1 or super().due(step)  # the curve starts at the barely trained critic
 
     @torch.no_grad()
-    def _probe(self, trainer: Trainer) -> Dict[str, float]:
+    def _probe(self, trainer: ToyTrainer) -> Dict[str, float]:
         from ganlib.metrics import exact_w1
-        s = getattr(trainer, "data_scale", 1.0)
+        s = trainer.data_scale
         real, real2 = self.mixture.sample(self.n, self.gen) * s, self.mixture.sample(self.n, self.gen) * s
         fake = trainer.G(torch.randn(self.n, trainer.G.z_dim, generator=self.gen).to(trainer.device)).cpu()
         D = trainer.D

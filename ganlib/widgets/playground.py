@@ -15,7 +15,7 @@ import torch
 
 from ganlib.experiments.toy import (LOSS_NAMES, LOSSES, ModeTracker, ToyConfig, ToyResult, build, fixed_samples,
                                     playground_preset, score)
-from ganlib.train import Hook
+from ganlib.hooks import Hook
 
 DATASETS = ("ring", "grid", "ring_wgangp", "grid_wgangp")
 
