@@ -2,6 +2,7 @@
 
 Live plotting redraws one figure in place while training in JupyterLab; when there is no live
 front end to watch (CI, nbval, ``GANLIB_SCALE=smoke``, a plain script) it draws only the final figure.
+``GANLIB_LIVE`` (see ``live_updates_wanted``) overrides that guess either way.
 """
 from __future__ import annotations
 
@@ -17,8 +18,24 @@ from ganlib.hooks import Hook
 from ganlib.train import Trainer
 
 
+LIVE_CHOICES = {"1": True, "on": True, "true": True, "yes": True, "0": False, "off": False, "false": False,
+                "no": False, "": None, "auto": None}
+
+
 def live_updates_wanted() -> bool:
-    """True in an interactive Jupyter kernel with a person watching; False in CI, smoke runs and scripts."""
+    """Whether plots and widgets redraw live; ``GANLIB_LIVE`` decides, read here and nowhere else.
+
+    ``GANLIB_LIVE=1`` turns live drawing on everywhere, even at ``smoke`` and under CI (a browser test
+    drives the widgets at smoke); ``GANLIB_LIVE=0`` turns it off (static figures only: a rendered site);
+    unset (or ``auto``) means on in an interactive Jupyter kernel with a person watching, off in CI, at
+    ``smoke`` and in scripts.
+    """
+    value = os.environ.get("GANLIB_LIVE", "").strip().lower()
+    if value not in LIVE_CHOICES:
+        raise ValueError(f"GANLIB_LIVE={value!r} is not a choice; use 1 (live drawing on), 0 (static figures "
+                         "only) or leave it unset (on in JupyterLab, off in CI, at smoke and in scripts).")
+    if LIVE_CHOICES[value] is not None:
+        return LIVE_CHOICES[value]
     if os.environ.get("CI") or scale() == "smoke":
         return False
     try:
@@ -32,6 +49,34 @@ def live_updates_wanted() -> bool:
 def _plt():
     import matplotlib.pyplot as plt
     return plt
+
+
+def show_in(output, fig) -> None:
+    """Make the ipywidgets ``output`` show ``fig``, and only it, as one PNG; ``fig`` is closed.
+
+    The PNG is rendered here instead of calling ``plt.show()`` inside the output because pyplot's show
+    displays every figure still open (a figure left open by one redraw reappears at the next, so the view
+    grows a second figure) and shows nothing under a non-interactive backend such as Agg.
+    """
+    import io
+
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    _plt().close(fig)
+    with output:
+        output.clear_output(wait=True)  # swap in the new image without the view collapsing in between
+        display(Image(data=buffer.getvalue(), format="png"))
+
+
+def show_message_in(output, text: str) -> None:
+    """Make the ipywidgets ``output`` show ``text`` (e.g. why a control's value was refused) instead of a figure."""
+    from IPython.display import display
+
+    with output:
+        output.clear_output(wait=True)
+        display({"text/plain": text}, raw=True)
 
 
 def image_grid(images: Tensor, nrow: int = 8, ax=None, title: Optional[str] = None):

@@ -2,7 +2,8 @@
 
 Each object computes its images once (or per control change), exposes them as tensors so tests can
 drive the controls without a browser, builds an ipywidgets view with ``widget()``, and draws a static
-matplotlib figure with ``static_figure()`` for headless runs and the rendered book.
+matplotlib figure with ``static_figure()`` for headless runs and the rendered book; ``show()`` picks
+one of the two (``ganlib.widgets.LiveView``).
 
 Generators with BatchNorm in train mode are run on the requested latents *together with* a fixed
 reference batch of random latents, so the batch statistics are those of ordinary samples, not of a
@@ -16,6 +17,8 @@ from typing import Optional, Sequence
 
 import torch
 from torch import Tensor, nn
+
+from ganlib.widgets import LiveView
 
 REFERENCE_BATCH = 128
 
@@ -58,12 +61,12 @@ def render(G: nn.Module, z: Tensor, labels: Optional[Tensor] = None, seed: int =
     return out[:n].cpu()
 
 
-class LatentInterpolation:
+class LatentInterpolation(LiveView):
     """Walk from the latent of ``seed_a`` to that of ``seed_b`` by slerp; a slider picks the point.
 
     Attributes:
         ts: the ``frames`` interpolation points in [0, 1]; ``images``: G at each, (frames, C, H, W).
-        slider: the ipywidgets slider (after ``widget()``); ``current``: the image the slider shows.
+        slider: the ipywidgets slider; ``current``: the image the slider shows.
     """
 
     def __init__(self, G: nn.Module, seed_a: int = 0, seed_b: int = 1, frames: int = 11,
@@ -81,40 +84,43 @@ class LatentInterpolation:
         labels = None if label is None else torch.full((frames,), int(label), dtype=torch.long)
         self.images = render(G, self.latents, labels)
         self.index = 0
-        self.slider = None
+        super().__init__()
+        import ipywidgets as widgets
+
+        self.slider = widgets.IntSlider(value=0, min=0, max=frames - 1, description=f"seed {seed_a} → {seed_b}",
+                                        continuous_update=False)
+        self.slider.observe(self._on_slide, names="value")
+        self._box = widgets.VBox([self.slider, self.output])
+
+    def _on_slide(self, change) -> None:
+        self.index = int(change["new"])
+        self.redraw()
 
     @property
     def current(self) -> Tensor:
         """The image at the slider's position, (C, H, W)."""
         return self.images[self.index]
 
-    def _show(self, ax) -> None:
+    def figure(self):
+        """The image at the slider's position, titled with its t."""
+        import matplotlib.pyplot as plt
         from ganlib.viz import image_grid
+
+        fig, ax = plt.subplots(figsize=(2.2, 2.4))
         image_grid(self.current[None], nrow=1, ax=ax, title=f"t = {float(self.ts[self.index]):.2f}")
+        return fig
 
     def widget(self):
-        """A slider over the path and the image at that point (ipywidgets)."""
-        import ipywidgets as widgets
-        import matplotlib.pyplot as plt
+        """A slider over the path and the image at that point (ipywidgets), drawn when live."""
+        if not self._drawn:
+            self.redraw()
+        return self._box
 
-        out = widgets.Output()
-        self.slider = widgets.IntSlider(value=self.index, min=0, max=len(self.ts) - 1,
-                                        description=f"seed {self.seed_a} → {self.seed_b}", continuous_update=False)
-
-        def redraw(change=None) -> None:
-            self.index = int(self.slider.value)
-            with out:
-                out.clear_output(wait=True)
-                fig, ax = plt.subplots(figsize=(2.2, 2.4))
-                self._show(ax)
-                plt.show()
-
-        self.slider.observe(redraw, names="value")
-        redraw()
-        return widgets.VBox([self.slider, out])
+    def _view(self):
+        return self._box
 
     def static_figure(self):
-        """The whole path as one strip, seed_a on the left and seed_b on the right."""
+        """The whole path as one strip, seed_a on the left and seed_b on the right (the headless view)."""
         import matplotlib.pyplot as plt
         from ganlib.viz import image_grid
 
@@ -124,7 +130,7 @@ class LatentInterpolation:
         return fig
 
 
-class ClassPicker:
+class ClassPicker(LiveView):
     """Pick a class; the grid redraws with the same ``n`` latents and that label (a CGAN's knob).
 
     Attributes:
@@ -140,39 +146,45 @@ class ClassPicker:
         self.G, self.n, self.n_classes = G, n, n_classes
         self.class_names = list(class_names) if class_names is not None else [str(c) for c in range(n_classes)]
         self.z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
+        super().__init__()
+        import ipywidgets as widgets
+
         self.dropdown = None
         self.pick(0)
+        self.dropdown = widgets.Dropdown(options=[(name, c) for c, name in enumerate(self.class_names)],
+                                         value=self.label, description="class")
+        self.dropdown.observe(lambda change: self.pick(change["new"]), names="value")
+        self._box = widgets.VBox([self.dropdown, self.output])
 
     def pick(self, label: int) -> Tensor:
-        """Redraw the grid for ``label`` and return it."""
+        """Redraw the grid for ``label`` and return it (the dropdown follows)."""
         if not 0 <= int(label) < self.n_classes:
             raise ValueError(f"label must be in [0, {self.n_classes - 1}], got {label}")
+        if self.dropdown is not None and self.dropdown.value != int(label):
+            self.dropdown.value = int(label)  # its observer calls pick again, which renders and draws
+            return self.images
         self.label = int(label)
         self.images = render(self.G, self.z, torch.full((self.n,), self.label, dtype=torch.long))
+        self.redraw()
         return self.images
 
-    def widget(self):
-        """A class selector and the grid for that class (ipywidgets)."""
-        import ipywidgets as widgets
+    def figure(self):
+        """The grid for the current class."""
         import matplotlib.pyplot as plt
         from ganlib.viz import image_grid
 
-        out = widgets.Output()
-        self.dropdown = widgets.Dropdown(options=[(name, c) for c, name in enumerate(self.class_names)],
-                                         value=self.label, description="class")
+        fig, ax = plt.subplots(figsize=(4, 4))
+        image_grid(self.images, nrow=int(math.sqrt(self.n)) or 1, ax=ax, title=f"class {self.class_names[self.label]}")
+        return fig
 
-        def redraw(change=None) -> None:
-            self.pick(self.dropdown.value)
-            with out:
-                out.clear_output(wait=True)
-                fig, ax = plt.subplots(figsize=(4, 4))
-                image_grid(self.images, nrow=int(math.sqrt(self.n)) or 1, ax=ax,
-                           title=f"class {self.class_names[self.label]}")
-                plt.show()
+    def widget(self):
+        """A class selector and the grid for that class (ipywidgets), drawn when live."""
+        if not self._drawn:
+            self.redraw()
+        return self._box
 
-        self.dropdown.observe(redraw, names="value")
-        redraw()
-        return widgets.VBox([self.dropdown, out])
+    def _view(self):
+        return self._box
 
     def static_figure(self, per_class: int = 8):
         """One row per class, the same ``per_class`` latents in every row: only the label changes."""

@@ -7,7 +7,8 @@
 
 Both keep their last result (``.out`` / ``.images``) so the logic can be tested by setting a control's
 value in the kernel, and both have a static twin (``draw_lapgan_levels``, ``draw_fade_strip``) for
-headless runs and rendered pages, where widgets do not display.
+headless runs and rendered pages, where widgets do not display (``ganlib.widgets.LiveView``: ``show()``
+or ``display(...)`` gives the live widget, its view drawn at once, only when live drawing is on).
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
+
+from ganlib.widgets import LiveView
 
 
 def _plt():
@@ -61,7 +64,7 @@ def draw_lapgan_levels(out: Dict[str, List[Tensor]], n: int = 4, fig=None):
     return fig
 
 
-class LapGANLevels:
+class LapGANLevels(LiveView):
     """Widget: pick a seed (and a class) and see how each LapGAN level adds detail.
 
     ``generators`` overrides the per-level modules (e.g. EMA copies). ``.out`` holds the last
@@ -71,11 +74,11 @@ class LapGANLevels:
     def __init__(self, model, n: int = 4, generators: Optional[Sequence[nn.Module]] = None) -> None:
         import ipywidgets as W
 
+        super().__init__()
         self.model, self.n, self.generators = model, n, generators
         self.seed = W.IntSlider(value=0, min=0, max=999, description="seed")
         self.digit = W.Dropdown(options=list(range(model.n_classes)), value=0, description="class") \
             if model.n_classes else None
-        self.output = W.Output()
         controls = [self.seed] + ([self.digit] if self.digit is not None else [])
         self.widget = W.VBox([W.HBox(controls), self.output])
         for control in controls:
@@ -87,16 +90,14 @@ class LapGANLevels:
         gen = torch.Generator().manual_seed(int(self.seed.value))
         labels = None if self.digit is None else torch.full((self.n,), int(self.digit.value), dtype=torch.long)
         self.out = self.model.sample_levels(self.n, labels=labels, generators=self.generators, generator=gen)
-        plt = _plt()
-        with self.output:
-            self.output.clear_output(wait=True)
-            fig = draw_lapgan_levels(self.out, self.n)
-            plt.show()
-            plt.close(fig)
+        self.redraw()
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-        display(self.widget)
+    def figure(self):
+        """Base image, then each level's coarse input, residual and sum, for the current seed (and class)."""
+        return draw_lapgan_levels(self.out, self.n)
+
+    def _view(self):
+        return self.widget
 
 
 @torch.no_grad()
@@ -127,17 +128,17 @@ def draw_fade_strip(G: nn.Module, level: int, z: Tensor, alphas: Sequence[float]
     return fig
 
 
-class FadeSlider:
+class FadeSlider(LiveView):
     """Widget: an alpha slider (and a level picker) over a trained PGGAN generator. ``.images`` is the last output."""
 
     def __init__(self, G: nn.Module, z: Tensor, level: Optional[int] = None, nrow: int = 8) -> None:
         import ipywidgets as W
 
+        super().__init__()
         self.G, self.z, self.nrow = G, z, nrow
         top = G.n_levels - 1 if level is None else level
         self.level = W.IntSlider(value=top, min=1, max=G.n_levels - 1, description="level")
         self.alpha = W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="alpha")
-        self.output = W.Output()
         self.widget = W.VBox([W.HBox([self.level, self.alpha]), self.output])
         self.level.observe(lambda change: self.update(), names="value")
         self.alpha.observe(lambda change: self.update(), names="value")
@@ -145,18 +146,21 @@ class FadeSlider:
         self.update()
 
     def update(self) -> None:
-        from ganlib.viz import image_grid
-
         level, alpha = int(self.level.value), float(self.alpha.value)
         self.images = faded_output(self.G, level, alpha, self.z)
-        plt = _plt()
-        with self.output:
-            self.output.clear_output(wait=True)
-            r = 4 * 2**level
-            ax = image_grid(self.images, nrow=self.nrow, title=f"{r // 2}->{r}, alpha = {alpha:.2f}")
-            plt.show()
-            plt.close(ax.figure)
+        self.redraw()
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-        display(self.widget)
+    def figure(self):
+        """The samples at the current level and alpha."""
+        from ganlib.viz import image_grid
+
+        r = 4 * 2 ** int(self.level.value)
+        ax = image_grid(self.images, nrow=self.nrow, title=f"{r // 2}->{r}, alpha = {float(self.alpha.value):.2f}")
+        return ax.figure
+
+    def static_figure(self):
+        """The fade at the current level over alpha 0 ... 1, four samples."""
+        return draw_fade_strip(self.G, int(self.level.value), self.z[:4])
+
+    def _view(self):
+        return self.widget

@@ -5,6 +5,9 @@ The logic lives in ``Playground`` and is plain Python: ``config()`` reads the co
 ``ToyConfig``, ``train()`` runs it and redraws every ``redraw_every`` steps. The widgets only set values
 and call ``train``; headless (CI, nbval) nothing waits for a click -- ``show_static()`` trains the
 current configuration once and draws the final figure.
+
+Every control holds its values exactly: the learning rates are picked from ``LEARNING_RATES``, a grid
+that contains every preset, so the browser never snaps a preset to a neighbour and sends that back.
 """
 from __future__ import annotations
 
@@ -19,8 +22,19 @@ from ganlib.hooks import Hook
 
 DATASETS = ("ring", "grid", "ring_wgangp", "grid_wgangp")
 
+# The learning-rate grid, 1-2-5 per decade. A log slider snapped WGAN's 5e-5 to its quarter-decade grid
+# (5.62e-5) in the browser and sent that back after the kernel had moved on to the next preset; choices
+# from this list are exact, and every preset below is one of them (tests check it).
+LEARNING_RATES = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)
+MAX_STEPS = 100_000
+
 # Picking a loss loads these into the controls: ganlib.experiments.toy's table of published settings.
 LOSS_PRESETS: Dict[str, Dict[str, float]] = {loss: playground_preset(loss) for loss in LOSSES}
+
+
+def _lr_label(lr: float) -> str:
+    mantissa, exponent = f"{lr:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"  # 5e-05 -> 5e-5
 
 
 def _draw(ax_pts, ax_curve, trainer, curve, title: str) -> None:
@@ -61,18 +75,20 @@ class Playground:
 
         from ganlib.viz import live_updates_wanted
 
+        if not 1 <= steps <= MAX_STEPS:
+            raise ValueError(f"steps must be in [1, {MAX_STEPS}], got {steps}")
         self.live = live_updates_wanted() if live is None else live
         self.redraw_every = redraw_every
         style = {"description_width": "110px"}
         self.dataset = W.Dropdown(options=DATASETS, value="ring", description="dataset", style=style)
         self.loss = W.Dropdown(options=[(LOSS_NAMES[k], k) for k in LOSSES], value="ns", description="loss",
                                style=style)
-        self.lr_g = W.FloatLogSlider(value=1e-3, base=10, min=-5, max=-2, step=0.25, description="lr G",
-                                     readout_format=".0e", style=style)
-        self.lr_d = W.FloatLogSlider(value=1e-3, base=10, min=-5, max=-2, step=0.25, description="lr D",
-                                     readout_format=".0e", style=style)
+        rates = [(_lr_label(lr), lr) for lr in LEARNING_RATES]
+        self.lr_g = W.SelectionSlider(options=rates, value=1e-3, description="lr G", style=style)
+        self.lr_d = W.SelectionSlider(options=rates, value=1e-3, description="lr D", style=style)
         self.n_critic = W.IntSlider(value=1, min=1, max=10, description="n_critic", style=style)
-        self.steps = W.IntSlider(value=steps, min=100, max=10000, step=100, description="steps", style=style)
+        # a number box, not a slider: any count holds exactly (a slider from 100 clamped smoke's 20 steps to 100)
+        self.steps = W.BoundedIntText(value=steps, min=1, max=MAX_STEPS, description="steps", style=style)
         self.leaky = W.Checkbox(value=True, description="LeakyReLU in D")
         self.ema = W.Checkbox(value=False, description="EMA of G (0.99)")
         self.decay = W.Checkbox(value=True, description="decay lr (2nd half)")
@@ -121,7 +137,7 @@ class Playground:
                               every=max(1, min(self.redraw_every, cfg.steps)))
         hooks = (tracker, _Redraw(self, self.redraw_every)) if self.live else (tracker,)
         trainer = build(cfg, hooks)
-        self._tracker = tracker
+        self._tracker, self._running = tracker, cfg
         start = time.perf_counter()
         try:
             trainer.fit(cfg.steps)
@@ -141,24 +157,30 @@ class Playground:
 
     # -- drawing -----------------------------------------------------------------------------------
 
+    def show(self) -> None:
+        """Display the widget when live; with live drawing off (CI, the rendered site) nothing: no one can
+        press train there, and ``show_static()`` draws the figure instead."""
+        if self.live:
+            from IPython.display import display
+            display(self.widget)
+
     def _update(self, trainer, final: bool) -> None:
         import matplotlib.pyplot as plt
-        from IPython.display import clear_output, display
+
+        from ganlib.viz import show_in
 
         # a fresh figure per redraw: simpler and sturdier than clearing axes that carry colorbars
-        if self._fig is not None:
-            plt.close(self._fig)
-        self._fig, self._axes = plt.subplots(1, 2, figsize=(10, 4.2))
+        self._fig, self._axes = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
         plt.close(self._fig)  # shown through the Output widget or returned, never twice
         rows = self._tracker.rows if getattr(self, "_tracker", None) else []
         stats = score(trainer, trainer.mixture)
-        title = f"step {trainer.step}: {stats['modes']}/{trainer.mixture.num_modes} modes, {100 * stats['hq']:.0f} % HQ"
+        cfg = self._running
+        title = (f"{LOSS_NAMES[cfg.loss]} on {cfg.dataset}, lr G {_lr_label(cfg.lr_g)} / D {_lr_label(cfg.lr_d)}\n"
+                 f"step {trainer.step}: {stats['modes']}/{trainer.mixture.num_modes} modes, "
+                 f"{100 * stats['hq']:.0f} % HQ")
         _draw(self._axes[0], self._axes[1], trainer, rows, title)
-        self._fig.tight_layout()
         if self.live:
-            with self.out:
-                clear_output(wait=True)
-                display(self._fig)
+            show_in(self.out, self._fig)
 
     def show_static(self, steps: Optional[int] = None):
         """Headless fallback: train the current configuration once and return the final figure."""

@@ -1,8 +1,10 @@
 """Chapter 10 explorers for a trained ``StyleGenerator``: style mixing, truncation, stochastic variation.
 
 Each explorer keeps its controls (ipywidgets) and the images for the current control values in
-``.images``; changing a control recomputes them. ``show()`` displays the live widget in JupyterLab and,
-headless (CI, nbval, smoke, static HTML), draws the same view once as a plain matplotlib figure.
+``.images``; changing a control recomputes them. ``show()`` displays the live widget in JupyterLab, its
+own output already holding the view for the current values (and redrawn in place, one figure, on every
+change); with live drawing off (CI, nbval, smoke, a rendered site: ``ganlib.viz.live_updates_wanted``)
+it draws the same view once as a plain matplotlib figure instead.
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from torch import Tensor
 
 from ganlib.models.stylegan import StyleGenerator, mix_grid
 from ganlib.runtime import eval_mode
-from ganlib.viz import image_grid, live_updates_wanted
+from ganlib.viz import image_grid, show_message_in
+from ganlib.widgets import LiveView
 
 
 def _plt():
@@ -73,15 +76,13 @@ def noise_variation(G: StyleGenerator, z: Tensor, draws: int = 16, enabled: Opti
     return {"images": images, "std": images.std(dim=0).mean(dim=0)}
 
 
-class _Explorer:
+class _Explorer(LiveView):
     """Shared plumbing: controls -> recompute ``images`` -> redraw the Output widget (only when live)."""
 
     def __init__(self) -> None:
-        import ipywidgets as W
-
-        self.live = live_updates_wanted()
-        self.output = W.Output()
+        super().__init__()
         self.controls: Dict[str, object] = {}
+        self._box = None
         self._hold = False  # set while changing several controls at once, to recompute only once
 
     def _watch(self, controls=None) -> None:
@@ -89,29 +90,33 @@ class _Explorer:
             control.observe(lambda _change: None if self._hold else self.update(), names="value")
 
     def update(self) -> None:
-        self.compute()
-        if self.live:
-            with self.output:
-                self.output.clear_output(wait=True)
-                _plt().show(self.figure())
+        """Recompute for the current control values and, when live, redraw the widget's output.
+
+        A value the explorer cannot use (seeds that are not numbers) is said in the output when live, where
+        the person who typed it is looking; headless it raises.
+        """
+        try:
+            self.compute()
+        except ValueError as err:
+            if not self.live:
+                raise
+            show_message_in(self.output, str(err))
+            return
+        self.redraw()
 
     @property
     def widget(self):
+        """The ipywidgets box (built once): controls, then the output with the view."""
+        if self._box is None:
+            self._box = self._layout()
+        return self._box
+
+    def _layout(self):
         import ipywidgets as W
         return W.VBox([W.HBox(list(self.controls.values())), self.output])
 
-    def show(self):
-        """Display the widget (in a live JupyterLab session), then the static figure for the current values.
-
-        The static figure is always drawn, so CI, exported HTML and readers without a kernel see the view;
-        in JupyterLab the widget's own output area redraws when a control changes.
-        """
-        if self.live:
-            from IPython.display import display
-            display(self.widget)
-        fig = self.figure()
-        _plt().show()
-        return fig
+    def _view(self):
+        return self.widget
 
     def compute(self) -> None: ...
 
@@ -128,8 +133,9 @@ class StyleMixingExplorer(_Explorer):
         super().__init__()
         self.G = G
         self.controls = {
-            "rows": W.Text(", ".join(map(str, row_seeds)), description="row seeds"),
-            "cols": W.Text(", ".join(map(str, col_seeds)), description="column seeds"),
+            # recompute on Enter or leaving the box, not on every keystroke of a half-typed list
+            "rows": W.Text(", ".join(map(str, row_seeds)), description="row seeds", continuous_update=False),
+            "cols": W.Text(", ".join(map(str, col_seeds)), description="column seeds", continuous_update=False),
             "crossover": W.IntSlider(crossover, min=0, max=G.num_layers, description="crossover"),
             "psi": W.FloatSlider(psi, min=0.0, max=1.0, step=0.05, description="ψ"),
         }
@@ -150,7 +156,9 @@ class StyleMixingExplorer(_Explorer):
     def figure(self):
         plt = _plt()
         r, k = len(self.row_seeds), len(self.col_seeds)
-        fig, axes = plt.subplots(r + 1, k + 1, figsize=(1.3 * (k + 1), 1.3 * (r + 1)))
+        # constrained layout: tight_layout warned ("Axes that are not compatible with tight_layout") after seed edits
+        fig, axes = plt.subplots(r + 1, k + 1, figsize=(1.3 * (k + 1), 1.3 * (r + 1) + 0.3), layout="constrained",
+                                 squeeze=False)
         for ax in axes.flat:
             ax.set_axis_off()
         for j in range(k):
@@ -164,7 +172,6 @@ class StyleMixingExplorer(_Explorer):
         L = self.G.num_layers
         fig.suptitle(f"layers 0–{self.crossover - 1} from the row, {self.crossover}–{L - 1} from the column",
                      fontsize=9)
-        fig.tight_layout()
         return fig
 
 
@@ -197,12 +204,12 @@ class TruncationExplorer(_Explorer):
 
     def figure(self):
         plt = _plt()
-        fig, (a, b) = plt.subplots(1, 2, figsize=(10, 2.8), gridspec_kw={"width_ratios": [1.3, 1]})
+        fig, (a, b) = plt.subplots(1, 2, figsize=(10, 2.8), gridspec_kw={"width_ratios": [1.3, 1]},
+                                   layout="constrained")
         image_grid(self.images, nrow=min(8, len(self.images)) // 2 or 1, ax=a,
                    title=f"ψ = {self.psi:.2f}, first {self.cutoff} layers truncated")
         grid = self.strip.transpose(0, 1).reshape(-1, *self.strip.shape[2:])  # rows = seeds, columns = ψ
         image_grid(grid, nrow=len(self.psis), ax=b, title="ψ = " + ", ".join(f"{p:g}" for p in self.psis))
-        fig.tight_layout()
         return fig
 
 
@@ -243,8 +250,7 @@ class NoiseExplorer(_Explorer):
         self.noise_seed += 1
         self.update()
 
-    @property
-    def widget(self):
+    def _layout(self):
         import ipywidgets as W
         return W.VBox([W.HBox([self.controls["seed"], self.button]), W.HBox(self.layer_boxes), self.output])
 
@@ -255,7 +261,7 @@ class NoiseExplorer(_Explorer):
 
     def figure(self):
         plt = _plt()
-        fig, axes = plt.subplots(1, 6, figsize=(11, 2.2))
+        fig, axes = plt.subplots(1, 6, figsize=(11, 2.2), layout="constrained")
         for k in range(4):
             axes[k].imshow(_to_hwc(self.images[k]), cmap="gray")
             axes[k].set_title(f"noise draw {k + 1}", fontsize=8)
@@ -268,5 +274,4 @@ class NoiseExplorer(_Explorer):
         fig.colorbar(im, ax=axes[5], fraction=0.046)
         for ax in axes:
             ax.set_axis_off()
-        fig.tight_layout()
         return fig
