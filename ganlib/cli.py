@@ -181,24 +181,21 @@ def check_combination(model: str, data: str, size: Optional[int], channels: Opti
         raise UsageError("cgan needs class labels: --data mnist (10 digits) or shapes (4 shapes); a folder has none")
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
+def whole_number(minimum: int, note: str = "") -> Callable[[str], int]:
+    """An argparse ``type``: a whole number >= ``minimum``, else a one-line error (``note`` says what the minimum means)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}{note}, got {text!r}")
+        return value
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 (0 = never), got {text!r}")
-    return value
+positive_int = whole_number(1)
+non_negative_int = whole_number(0, " (0 = never)")
 
 
 def learning_rate(text: str) -> float:
