@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root unless told to (containers, CI); a laptop user never needs it.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: install lab test run student reference gpu-check clean
+.PHONY: install browser-deps lab test run site student reference gpu-check clean
 
 install: $(STAMP)
 
@@ -24,9 +24,14 @@ $(STAMP): pyproject.toml
 lab: install
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/
 
+# Debian's Chromium for the browser tests (apt-get, when missing and we are root, as CI is); see the script.
+browser-deps:
+	@bash scripts/browser_deps.sh
+
 # Every unit test and every notebook (nbval, lax) at GANLIB_SCALE=smoke, two workers, one notebook per worker,
-# one thread each (two workers on two cores: more threads only fight over the cores).
-test: install
+# one thread each (two workers on two cores: more threads only fight over the cores). This includes the browser
+# tests (tests/browser/: JupyterLab in Chromium) and the site build at smoke (tests/test_site.py).
+test: install browser-deps
 	GANLIB_SCALE=smoke MPLBACKEND=Agg OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax -p no:cacheprovider tests notebooks
 
 # Execute every notebook headless at the current GANLIB_SCALE (default: small on CPU, full on GPU);
@@ -36,6 +41,11 @@ run: install
 	for nb in notebooks/*.ipynb; do \
 	  $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 --output-dir build "$$nb" || exit 1; \
 	done
+
+# The course as a static HTML site (Jupyter Book 1) in build/site/, from notebooks executed at GANLIB_SCALE
+# (default small; `make site GANLIB_SCALE=smoke` in seconds per chapter), widgets as their static figures.
+site: install
+	$(BIN)/python scripts/site.py --scale $(or $(GANLIB_SCALE),small)
 
 # The student version: notebooks/ copied to build/student/ with every cell tagged `solution` replaced by a stub that
 # keeps the function's signature and raises NotImplementedError("exercise N.M: ..."). Standard library only.

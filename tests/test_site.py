@@ -1,0 +1,90 @@
+"""The rendered course (scripts/site.py, ``make site``), built at smoke: every chapter has its page, every figure
+its notebook drew (the widgets' static fallbacks included) is on that page, solutions sit behind a toggle."""
+import base64
+import hashlib
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# cells that show an explorer: x.show() (not plt.show()), the playground's static run, the static twins
+WIDGET_CELL = re.compile(r"(?<!plt)\.show\(\)|show_static\(|static_figure\(|draw_fade_strip\(")
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(importlib.util.find_spec("jupyter_book") is None,
+                                 reason="the site needs jupyter-book<2 (pip install -e '.[dev]')")]
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("site_build", ROOT / "scripts" / "site.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["site_build"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("site") / "site"
+    # one notebook at a time: under `make test` the other pytest worker has the other core
+    info = _load_script().build(out, "smoke", jobs=1, timeout=600, only=[])
+    print(f"site at smoke: executing {info['execute_s']} s, total {info['total_s']} s")
+    return out, out.parent / "site-src", info
+
+
+def png_digests(nb):
+    """sha256 of every PNG the notebook's outputs hold: the names myst-nb gives the page's image files."""
+    digests = []
+    for cell in nb["cells"]:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {}).get("image/png")
+            if data:
+                digests.append(hashlib.sha256(base64.b64decode("".join(data))).hexdigest())
+    return digests
+
+
+def test_every_chapter_has_a_page_with_every_figure_its_notebook_drew(site):
+    out, src, _info = site
+    for chapter in CHAPTERS:
+        page = out / f"{chapter.stem}.html"
+        assert page.exists(), f"no page for {chapter.name}"
+        html = page.read_text(encoding="utf-8")
+        executed = json.loads((src / chapter.name).read_text(encoding="utf-8"))
+        digests = png_digests(executed)
+        assert digests, f"{chapter.name}: the executed notebook drew no figure"
+        for digest in digests:
+            assert f"_images/{digest}.png" in html, f"{chapter.name}: a figure is missing from its page"
+            assert (out / "_images" / f"{digest}.png").exists()
+        assert "Traceback" not in html and "VBox(" not in html and "Error displaying widget" not in html
+
+
+def test_widget_cells_draw_their_static_figure(site):
+    _out, src, _info = site
+    cells = 0
+    for chapter in CHAPTERS:
+        executed = json.loads((src / chapter.name).read_text(encoding="utf-8"))
+        for cell in executed["cells"]:
+            if cell["cell_type"] == "code" and WIDGET_CELL.search("".join(cell["source"])) \
+                    and "pg.show()" not in "".join(cell["source"]):  # the playground's figure is the next cell's
+                cells += 1
+                assert any("image/png" in o.get("data", {}) for o in cell["outputs"]), \
+                    f"{chapter.name}: a widget cell shows no static figure:\n{''.join(cell['source'])[:300]}"
+    assert cells >= 8  # 05b, 06, 07, 08 (2), 09, 10 (3)
+
+
+def test_solutions_are_behind_a_toggle_and_the_index_links_every_chapter(site):
+    out, _src, _info = site
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for chapter in CHAPTERS:
+        assert f'href="{chapter.stem}.html"' in index, f"the index does not link {chapter.name}"
+        nb = json.loads(chapter.read_text(encoding="utf-8"))
+        solutions = sum("solution" in c.get("metadata", {}).get("tags", []) for c in nb["cells"])
+        html = (out / f"{chapter.stem}.html").read_text(encoding="utf-8")
+        hidden = len(re.findall(r'class="cell tag_solution tag_hide-input', html))
+        assert hidden == solutions, f"{chapter.name}: {solutions} solutions, {hidden} hidden behind a toggle"
+        assert html.count("Show code cell source") >= solutions
