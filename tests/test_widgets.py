@@ -184,3 +184,37 @@ def test_noise_and_truncation_figures_render_without_warnings():
             fig = explorer.figure()
             fig.savefig(io.BytesIO(), format="png", bbox_inches="tight")
             plt.close(fig)
+
+
+# -- the image explorers of chapters 06-07 follow the same display rule ------------------------------------
+
+
+def image_explorers():
+    """(explorer, its control, a new value) for chapter 06's walk and chapter 07's class picker, built one by one."""
+    from ganlib.models.cgan import ConditionalGenerator
+    from ganlib.models.dcgan import Generator
+    from ganlib.widgets.images import ClassPicker, LatentInterpolation
+
+    torch.manual_seed(0)
+    walk = LatentInterpolation(Generator(16, 28, 1, 8), seed_a=0, seed_b=1, frames=3)
+    yield walk, walk.slider, 2
+    picker = ClassPicker(ConditionalGenerator(4, 16, 32, 3, 8, "onehot"), n=4)
+    yield picker, picker.dropdown, 3
+
+
+def test_live_image_explorers_draw_into_their_output_before_display(live, shown):
+    for explorer, control, value in image_explorers():
+        explorer._ipython_display_()  # what IPython's display(walk), chapter 06, calls
+        assert len(png_images(shown)) == 1 and shown[-1] is explorer._view(), type(explorer).__name__
+        control.value = value
+        assert len(png_images(shown)) == 2 and plt.get_fignums() == []
+        shown.clear()
+
+
+def test_headless_image_explorers_display_nothing(monkeypatch, shown):
+    monkeypatch.setenv("GANLIB_LIVE", "0")
+    for explorer, control, value in image_explorers():
+        explorer._ipython_display_()
+        control.value = value  # the logic still follows the control
+        assert explorer.index == value if hasattr(explorer, "index") else explorer.label == value
+    assert shown == []

@@ -69,6 +69,7 @@ class Lab:
         self.env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the kernel draws inline, not Agg
         self.env.update({"GANLIB_SCALE": "smoke", "GANLIB_LIVE": "1", "OMP_NUM_THREADS": "1",
                          "JUPYTERLAB_SETTINGS_DIR": str(settings),
+                         "JUPYTER_CONFIG_DIR": str(self.workdir / "config"),  # no user config (a password, ...)
                          "JUPYTERLAB_WORKSPACES_DIR": str(self.workdir / "workspaces"),
                          "JUPYTER_RUNTIME_DIR": str(self.runtime)})
         self.env.update(env or {})

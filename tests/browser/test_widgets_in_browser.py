@@ -70,6 +70,11 @@ def check_renders(page, root, where: str) -> None:
         f"{where}: something was written to stderr inside the view"
 
 
+def check_one_image(output, where: str) -> None:
+    count = output.locator("img").count()
+    assert count == 1, f"{where}: the widget's output shows {count} images, not one"
+
+
 def page_controls(root) -> list:
     return [(element, element.evaluate(READ_CONTROL)) for element in root.locator(CONTROLS).all()]
 
@@ -130,6 +135,7 @@ def exercise_view(page, client, notebook: str, root, model_id: str, where: str, 
     output = root.locator(".widget-output").first
     assert output.locator("img").count() >= 1, f"{where}: no image in the widget before any control is touched"
     image = wait_until_stable(output)
+    check_one_image(output, where)
     info = check_page_matches_kernel(client, root, model_id, where)
     train = next((i for i, c in enumerate(info["controls"]) if c["kind"] == "Button" and c["description"] == "train"),
                  None)
@@ -152,6 +158,7 @@ def exercise_view(page, client, notebook: str, root, model_id: str, where: str, 
         except TimeoutError as err:
             raise AssertionError(f"{label}: {err}") from None
         latencies.append(time.monotonic() - start)
+        check_one_image(output, label)
         check_renders(page, root, label)
         check_page_matches_kernel(client, root, model_id, label)
         if train is not None:
