@@ -51,6 +51,8 @@ AFTER_RUN_ALL = {
         "pg.steps.value == 20",  # smoke's steps, not a slider minimum
     ],
 }
+PRESETS_EXACT = ("(pg.lr_g.value, pg.lr_d.value, pg.n_critic.value) == tuple(__import__('ganlib.widgets.playground', "
+                 "fromlist=['_']).LOSS_PRESETS[pg.loss.value][k] for k in ('lr_g', 'lr_d', 'n_critic'))")
 # For a view with a Train button: after Train, it trained on exactly what the controls say.
 TRAINED_ON_CONTROLS = {"05b_playground.ipynb": "pg.result.config == pg.config()"}
 TEXT_EDITS = {"row seeds": "1, 2, 8", "column seeds": "4, 9"}  # a new, valid value for each text box
@@ -130,6 +132,21 @@ def wait_for_kernel_value(client, model_id: str, index: int, old, timeout: float
     raise AssertionError(f"the kernel still has {old!r} {timeout:.0f} s after the change")
 
 
+def check_presets_exact(page, client, root, model_id: str, where: str) -> None:
+    """Choose every loss in the page's dropdown: each time the learning rates and n_critic in the kernel must be
+    that loss's preset exactly, also after the page had time to send back anything it changed."""
+    select = next(el for el, seen in page_controls(root) if seen["label"] == "loss").locator("select")
+    labels = [o.strip().replace("\u00a0", " ") for o in select.locator("option").all_inner_texts()]
+    for label in labels[1:] + labels[:1]:  # ends on NS-GAN, where Run All left it
+        select.select_option(label=label)
+        deadline = time.monotonic() + REDRAW_TIMEOUT
+        while evaluate(client, "pg.loss.label") != label and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.5)  # a slider that snapped a preset would have sent its value back by now
+        assert evaluate(client, PRESETS_EXACT), f"{where}: after choosing {label}, the controls are not its preset"
+        check_page_matches_kernel(client, root, model_id, f"{where}, loss {label}")
+
+
 def exercise_view(page, client, notebook: str, root, model_id: str, where: str, latencies: list) -> None:
     """Steps 2-4 of the module docstring for one widget view."""
     output = root.locator(".widget-output").first
@@ -200,6 +217,8 @@ def test_every_widget_renders_matches_the_kernel_and_redraws(notebook, lab, brow
             where = f"{notebook} view {number + 1}"
             root.scroll_into_view_if_needed()
             try:
+                if notebook == "05b_playground.ipynb":
+                    check_presets_exact(page, client, root, model_id, where)
                 exercise_view(page, client, notebook, root, model_id, where, latencies)
             except BaseException:
                 root.screenshot(path=str(artifacts / f"{notebook[:-6]}-view{number + 1}.png"))
