@@ -30,9 +30,10 @@ browser-deps:
 
 # Every unit test and every notebook (nbval, lax) at GANLIB_SCALE=smoke, two workers, one notebook per worker,
 # one thread each (two workers on two cores: more threads only fight over the cores). This includes the browser
-# tests (tests/browser/: JupyterLab in Chromium) and the site build at smoke (tests/test_site.py).
+# tests (tests/browser/: JupyterLab in Chromium) and the site build at smoke (tests/test_site.py); -rs lists
+# every skipped test with its reason (no Chromium, no CUDA device).
 test: install browser-deps
-	GANLIB_SCALE=smoke MPLBACKEND=Agg OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax -p no:cacheprovider tests notebooks
+	GANLIB_SCALE=smoke MPLBACKEND=Agg OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax -p no:cacheprovider -rs tests notebooks
 
 # Execute every notebook headless at the current GANLIB_SCALE (default: small on CPU, full on GPU);
 # executed copies land in build/ and the stored notebooks stay stripped.
