@@ -79,7 +79,7 @@ def test_clear_errors():
     D = Discriminator(image_size=32, channels=1, width=8)
     with pytest.raises(ValueError, match="mnist\\(size=32\\)"):
         D(torch.zeros(2, 1, 28, 28))
-    with pytest.raises(ValueError, match="channels=3"):
+    with pytest.raises(ValueError, match="3 channels at 32x32"):
         D(torch.zeros(2, 3, 32, 32))
     with pytest.raises(ValueError, match="z of shape"):
         Generator(16, 28, 1, 8)(torch.zeros(2, 10))

@@ -204,9 +204,9 @@ def test_bad_input():
         G.set_stage(3)
     with pytest.raises(ValueError, match="alpha"):
         G.set_stage(1, 1.5)
-    with pytest.raises(ValueError, match="z must be"):
+    with pytest.raises(ValueError, match="expects z of shape"):
         G(torch.randn(4, 9))
-    with pytest.raises(ValueError, match="D expects"):
+    with pytest.raises(ValueError, match="expects images"):
         D(torch.randn(4, 1, 16, 16))
     with pytest.raises(ValueError, match="power of two"):
         pggan.PGGANGenerator(resolution=24)

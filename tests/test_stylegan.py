@@ -175,7 +175,7 @@ def test_shapes_layers_and_errors():
     assert x.shape == (4, 3, 16, 16) and D(x).shape == (4,)
     with pytest.raises(ValueError, match="expects images"):
         D(torch.randn(4, 1, 16, 16))
-    with pytest.raises(ValueError, match="z must have shape"):
+    with pytest.raises(ValueError, match="expects z of shape"):
         G(torch.randn(4, 3))
     with pytest.raises(ValueError, match="power of two"):
         StyleGenerator(resolution=24)

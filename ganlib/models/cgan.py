@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganlib.models.dcgan import Discriminator, Generator, check_images, check_size, dcgan_init_
-from ganlib.models.latent import check_latent
+from ganlib.models.checks import check_images, check_latent
+from ganlib.models.dcgan import Discriminator, Generator, check_size, dcgan_init_
 
 MODES = ("onehot", "embed", "projection")
 
@@ -86,9 +86,7 @@ class ConditionalGenerator(nn.Module):
                     self.backbone.net[i] = ConditionalBatchNorm2d(layer.num_features, n_classes)
 
     def forward(self, z: Tensor, y: Tensor) -> Tensor:
-        check_latent(z, self, f"(N, {self.z_dim})")
-        if z.dim() != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"ConditionalGenerator expects z of shape (N, {self.z_dim}), got {tuple(z.shape)}")
+        check_latent(z, self, self.z_dim)
         y = _check_labels(y, len(z), self.n_classes, "ConditionalGenerator")
         if self.conditioning == "onehot":
             return self.backbone(torch.cat([z, F.one_hot(y, self.n_classes).to(z.dtype)], 1))
@@ -130,7 +128,7 @@ class ConditionalDiscriminator(nn.Module):
         dcgan_init_(self.backbone)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        check_images(x, self.channels, self.image_size, "ConditionalDiscriminator")
+        check_images(x, self, self.channels, self.image_size)
         y = _check_labels(y, len(x), self.n_classes, "ConditionalDiscriminator")
         s = self.image_size
         if self.conditioning == "onehot":

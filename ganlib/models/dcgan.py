@@ -17,7 +17,7 @@ from typing import List, Tuple
 
 from torch import Tensor, nn
 
-from ganlib.models.latent import check_latent
+from ganlib.models.checks import check_images, check_latent
 
 G_ACTIVATIONS = ("relu", "leaky_relu")
 D_ACTIVATIONS = ("leaky_relu", "relu")
@@ -62,16 +62,6 @@ def dcgan_init_(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def check_images(x: Tensor, channels: int, image_size: int, who: str) -> None:
-    if x.dim() != 4 or x.shape[1] != channels or x.shape[2] != image_size or x.shape[3] != image_size:
-        hint = ("pad MNIST with ganlib.data.mnist(size=32) or build the model with image_size=28"
-                if {x.shape[-1], image_size} == {28, 32} else
-                f"build it with image_size={x.shape[-1]}, channels={x.shape[1]}" if x.dim() == 4 else
-                "add the batch and channel dimensions")
-        raise ValueError(f"{who} expects images of shape (N, {channels}, {image_size}, {image_size}), got "
-                         f"{tuple(x.shape)}: {hint}")
-
-
 class Generator(nn.Module):
     """z (N, z_dim) -> image (N, channels, S, S) in [-1, 1].
 
@@ -108,14 +98,8 @@ class Generator(nn.Module):
         dcgan_init_(self)
 
     def forward(self, z: Tensor) -> Tensor:
-        expected = self.net[0].in_channels
-        check_latent(z, self, f"(N, {expected})")
-        if z.dim() == 2:
-            z = z[:, :, None, None]
-        if z.dim() != 4 or z.shape[1] != expected or z.shape[2:] != (1, 1):
-            raise ValueError(f"Generator expects z of shape (N, {expected}) or (N, {expected}, 1, 1), "
-                             f"got {tuple(z.shape)}")
-        return self.net(z)
+        check_latent(z, self, self.net[0].in_channels, spatial=True)  # z_dim (+ the conditional G's label)
+        return self.net(z[:, :, None, None] if z.dim() == 2 else z)
 
 
 class Discriminator(nn.Module):
@@ -149,5 +133,5 @@ class Discriminator(nn.Module):
         dcgan_init_(self)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_images(x, self.channels, self.image_size, "Discriminator")
+        check_images(x, self, self.channels, self.image_size)
         return self.out(self.features(x)).flatten()

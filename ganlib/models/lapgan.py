@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganlib.models.latent import check_latent
+from ganlib.models.checks import check_img_channels, check_latent
 from ganlib.pyramid import laplacian_pyramid, upsample
 from ganlib.runtime import eval_mode
 
@@ -45,7 +45,7 @@ class BaseGenerator(nn.Module):
             nn.Linear(hidden, img_channels * size * size), nn.Tanh())
 
     def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
-        check_latent(z, self, f"(N, {self.z_dim})")
+        check_latent(z, self, self.z_dim)
         h = torch.cat([z, _one_hot(labels, self.n_classes, z.shape[0])], 1) if self.n_classes else z
         return self.net(h).view(-1, self.img_channels, self.size, self.size)
 
@@ -88,7 +88,7 @@ class ConvBaseGenerator(nn.Module):
             nn.Conv2d(width, img_channels, 3, padding=1), nn.Tanh())
 
     def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
-        check_latent(z, self, f"(N, {self.z_dim})")
+        check_latent(z, self, self.z_dim)
         h = torch.cat([z, _one_hot(labels, self.n_classes, z.shape[0])], 1) if self.n_classes else z
         return self.net(self.fc(h).view(-1, 2 * self.width, 4, 4))
 
@@ -214,8 +214,7 @@ class LapGAN(nn.Module):
         if levels < 1 or resolution % 2 ** (levels - 1) or resolution // 2 ** (levels - 1) < 4:
             raise ValueError(f"cannot split {resolution}x{resolution} into {levels} levels of at least 4x4; "
                              "use e.g. resolution=32, levels=3 (8 -> 16 -> 32)")
-        if img_channels not in (1, 3):
-            raise ValueError(f"img_channels must be 1 or 3, got {img_channels}")
+        check_img_channels(img_channels)
         widths = [hidden] * (levels - 1) if isinstance(hidden, int) else list(hidden)
         if len(widths) != levels - 1:
             raise ValueError(f"hidden needs one width per level above the base ({levels - 1}), got {widths}")

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlib.layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, downsample2x, upsample2x
-from ganlib.models.latent import check_latent
+from ganlib.models.checks import check_images, check_img_channels, check_latent
 from ganlib.progressive import StageMixin, pool_to, to_full_size
 
 
@@ -114,8 +114,7 @@ class PGGANGenerator(StageMixin, nn.Module):
         super().__init__()
         if up not in ("nearest", "transposed"):
             raise ValueError(f"up must be 'nearest' (up-sample + conv) or 'transposed', got {up!r}")
-        if img_channels not in (1, 3):
-            raise ValueError(f"img_channels must be 1 or 3, got {img_channels}")
+        check_img_channels(img_channels)
         self.resolutions = _resolutions(resolution)
         self.n_levels = len(self.resolutions)
         ch = _check_channels(channels, self.n_levels)
@@ -127,9 +126,7 @@ class PGGANGenerator(StageMixin, nn.Module):
         self._init_stage()
 
     def forward(self, z: Tensor) -> Tensor:
-        check_latent(z, self, f"(N, {self.z_dim})")
-        if z.dim() != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"z must be (N, {self.z_dim}), got {tuple(z.shape)}")
+        check_latent(z, self, self.z_dim)
         level, alpha = self.stage
         x = self.blocks[0](self.latent_norm(z))
         for block in self.blocks[1:level]:
@@ -152,8 +149,7 @@ class PGGANDiscriminator(StageMixin, nn.Module):
     def __init__(self, img_channels: int = 1, resolution: int = 32, channels: Sequence[int] = (64, 64, 32, 16),
                  mbstd_group: int = 4) -> None:
         super().__init__()
-        if img_channels not in (1, 3):
-            raise ValueError(f"img_channels must be 1 or 3, got {img_channels}")
+        check_img_channels(img_channels)
         if mbstd_group < 0:
             raise ValueError(f"mbstd_group must be >= 0 (0 = off), got {mbstd_group}")
         self.resolutions = _resolutions(resolution)
@@ -173,9 +169,7 @@ class PGGANDiscriminator(StageMixin, nn.Module):
         self._init_stage()
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 4 or x.shape[1] != self.img_channels or x.shape[-1] != self.resolution:
-            raise ValueError(f"D expects images (N, {self.img_channels}, {self.resolution}, {self.resolution}), "
-                             f"got {tuple(x.shape)}")
+        check_images(x, self, self.img_channels, self.resolution)
         level, alpha = self.stage
         x = pool_to(x, self.resolution, 4 * 2**level)
         h = _lrelu(self.from_rgb[level](x))

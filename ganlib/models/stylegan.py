@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from ganlib.layers import Blur, EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, downsample2x, upsample2x
 from ganlib.losses import r1_penalty
-from ganlib.models.latent import check_latent
+from ganlib.models.checks import check_images, check_img_channels, check_latent
 from ganlib.progressive import StageMixin, pool_to, to_full_size
 from ganlib.runtime import eval_mode
 
@@ -84,9 +84,7 @@ class MappingNetwork(nn.Module):
         self.z_dim, self.w_dim, self.depth = z_dim, w_dim, depth
 
     def forward(self, z: Tensor) -> Tensor:
-        check_latent(z, self, f"(N, {self.z_dim})")
-        if z.dim() != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"z must have shape (N, {self.z_dim}), got {tuple(z.shape)}")
+        check_latent(z, self, self.z_dim)
         x = self.norm(z)
         for layer in self.layers:
             x = F.leaky_relu(layer(x), 0.2)
@@ -366,8 +364,7 @@ class StyleGenerator(nn.Module):
                  fmap_max: int = 64, style_mixing_prob: float = 0.9, w_avg_beta: float = 0.995,
                  const_init: str = "ones", modulation: str = "adain", progressive: bool = False) -> None:
         super().__init__()
-        if img_channels not in (1, 3):
-            raise ValueError(f"img_channels must be 1 (grey) or 3 (RGB), got {img_channels}")
+        check_img_channels(img_channels)
         if not 0.0 <= style_mixing_prob <= 1.0:
             raise ValueError(f"style_mixing_prob must be in [0, 1], got {style_mixing_prob}")
         if not 0.0 <= w_avg_beta < 1.0:
@@ -404,9 +401,7 @@ class StyleGenerator(nn.Module):
     def forward(self, z: Tensor, psi: float = 1.0, cutoff: Optional[int] = None,
                 noise: Optional[Sequence[Optional[Tensor]]] = None, noise_mode: str = "random") -> Tensor:
         """Images (N, C, R, R) for latents z (N, z_dim); see the class docstring for train vs eval behaviour."""
-        check_latent(z, self, f"(N, {self.z_dim})")
-        if z.dim() != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"z must have shape (N, {self.z_dim}), got {tuple(z.shape)}")
+        check_latent(z, self, self.z_dim)
         w = self.mapping(z)
         ws = self.broadcast(w)
         if self.training:
@@ -458,8 +453,7 @@ class StyleDiscriminator(_Growable, nn.Module):
                  mbstd_group_size: int = 4, progressive: bool = False) -> None:
         super().__init__()
         log2 = _log2_resolution(resolution)
-        if img_channels not in (1, 3):
-            raise ValueError(f"img_channels must be 1 (grey) or 3 (RGB), got {img_channels}")
+        check_img_channels(img_channels)
         ch = {2 ** r: _channels(2 ** r, fmap_base, fmap_max) for r in range(2, log2 + 1)}
         self.from_rgb = EqualizedConv2d(img_channels, ch[resolution], 1)
         if progressive:  # fromRGB for 4x4 .. resolution/2
@@ -473,11 +467,7 @@ class StyleDiscriminator(_Growable, nn.Module):
         self._init_growth(progressive, log2 - 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        expected = (self.img_channels, self.resolution, self.resolution)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"StyleDiscriminator expects images (N, {', '.join(map(str, expected))}), "
-                             f"got {tuple(x.shape)}; resize/convert the data or build D with matching "
-                             "resolution/img_channels")
+        check_images(x, self, self.img_channels, self.resolution)
         level, alpha = self.stage
         x = pool_to(x, self.resolution, 4 * 2 ** level)      # a no-op at the top level
         h = F.leaky_relu(self._from_rgb(level, x), 0.2)

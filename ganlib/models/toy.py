@@ -5,7 +5,7 @@ from typing import Optional
 
 from torch import Tensor, nn
 
-from ganlib.models.latent import check_latent
+from ganlib.models.checks import check_latent
 
 ACTIVATIONS = {"relu": lambda: nn.ReLU(), "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": lambda: nn.Tanh()}
 
@@ -40,9 +40,7 @@ class MLPGenerator(nn.Module):
         self.out = nn.Identity() if out_activation is None else _activation(out_activation)
 
     def forward(self, z: Tensor) -> Tensor:
-        check_latent(z, self, f"(N, {self.z_dim})")
-        if z.dim() != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"MLPGenerator expects z of shape (N, {self.z_dim}), got {tuple(z.shape)}")
+        check_latent(z, self, self.z_dim)
         return self.out(self.net(z))
 
 
