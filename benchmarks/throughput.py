@@ -87,7 +87,7 @@ def family_cases(s: Dict[str, Any], device: torch.device) -> Dict[str, Callable[
         def make():
             return (stylegan.StyleGenerator(img_channels=3, fmap_base=sg_base, fmap_max=sg_max, modulation=modulation),
                     stylegan.StyleDiscriminator(img_channels=3, fmap_base=sg_base, fmap_max=sg_max),
-                    images(3, side, batch, device), dict(bce(), d_penalty=stylegan.r1_regularizer(1.0),
+                    images(3, side, batch, device), dict(bce(), d_penalty=losses.r1_regularizer(1.0),
                                                          d_penalty_every=16, lr=2e-3, betas=(0.0, 0.99)))
         return make
 

@@ -407,9 +407,7 @@ def _trainer(meta: Dict[str, Any], dataset: Dataset, out: Path, sample_every: in
         return _pggan_trainer(G, D, source, settings, common)
     bce = dict(d_loss=losses.discriminator_bce, g_loss=losses.generator_nonsaturating)
     if model == "stylegan":
-        from ganlib.models.stylegan import r1_regularizer
-
-        return Trainer(G, D, source, **bce, d_penalty=r1_regularizer(settings["gamma"]), d_penalty_every=4,
+        return Trainer(G, D, source, **bce, d_penalty=losses.r1_regularizer(settings["gamma"]), d_penalty_every=4,
                        betas=(0.0, 0.99), **common)
     return Trainer(G, D, source, **bce, betas=(0.5, 0.999), **common)
 

@@ -6,6 +6,8 @@ weight (lambda, gamma), so the training step reads like the paper's equation::
 
     d_loss = critic_wasserstein(D(real), D(fake)) + 10 * gradient_penalty(D, real, fake)
 
+``r1_regularizer(gamma)`` is StyleGAN's R1 already weighted, in the form the ``Trainer``'s ``d_penalty`` takes.
+
 NaN or inf inputs pass straight through every loss (a NaN score gives a NaN loss): checking every call
 would cost a device sync per step, and the ``Trainer``'s guard already stops training at the first
 non-finite loss, naming the step and the last good checkpoint. Call them outside the Trainer? Check
@@ -173,6 +175,21 @@ def r1_penalty(critic: Callable[..., Tensor], real: Tensor, labels: Optional[Ten
     scores = _scores(_as_critic(critic, labels)(x), "critic output")
     (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
     return grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
+def r1_regularizer(gamma: float = 10.0) -> Callable[..., Tensor]:
+    """The Trainer's ``d_penalty`` for StyleGAN: gamma/2 * ``r1_penalty`` (StyleGAN Sec. 4; Mescheder et al. 2018).
+
+    With ``Trainer(d_penalty_every=k)`` the penalty is applied every k-th D step, multiplied by k
+    (lazy regularisation, StyleGAN2 Sec. 3.1).
+    """
+    if not gamma >= 0:
+        raise ValueError(f"R1 gamma must be >= 0 (paper: 10; small images often need 0.1-1), got {gamma}")
+
+    def penalty(D: nn.Module, real: Tensor, fake: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        return 0.5 * gamma * r1_penalty(D, real, labels)
+
+    return penalty
 
 
 def drift_penalty(real_scores: Tensor) -> Tensor:

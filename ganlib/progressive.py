@@ -3,6 +3,7 @@
 * ``StageMixin``: the ``level`` (0 -> 4x4, 1 -> 8x8, ...) and fade-in ``alpha`` of a network, kept as buffers
   so they travel with ``state_dict``, EMA copies and checkpoints. **alpha = 0 is the old (coarser) path
   only, alpha = 1 the new one only** (the official TF code's ``lod`` fraction).
+  ``OptionalStageMixin`` is the same for a network that grows only when built with ``progressive=True``.
 * images in and out are always full size, as in the official code: G up-samples its current output by
   nearest neighbour (``to_full_size``), D average-pools its input down to the current size (``pool_to``),
   and the reals are pooled the same way and blended between two resolutions (``fade_reals``).
@@ -50,6 +51,32 @@ class StageMixin:
     @property
     def current_resolution(self) -> int:
         return 4 * 2 ** int(self.level)
+
+
+class OptionalStageMixin(StageMixin):
+    """A ``StageMixin`` only for a network built with ``progressive=True`` (StyleGAN's option): a fixed-resolution
+    one has no stage buffers, is always at its top level with alpha 1, and refuses to be staged.
+
+    Mix it into an ``nn.Module`` that calls ``_init_growth(progressive, n_levels)`` in its ``__init__``.
+    """
+
+    progressive: bool
+
+    def _init_growth(self, progressive: bool, n_levels: int) -> None:
+        self.progressive, self.n_levels = progressive, n_levels
+        if progressive:
+            self._init_stage()
+
+    def set_stage(self, level: int, alpha: float = 1.0) -> None:
+        if not self.progressive:
+            raise ValueError(f"{type(self).__name__} was built without progressive=True, so it cannot be staged; "
+                             "build it with progressive=True to grow it with a ProgressiveSchedule")
+        super().set_stage(level, alpha)
+
+    @property
+    def stage(self) -> Tuple[int, float]:
+        """(level, alpha); a fixed-resolution network is always at its top level with alpha 1."""
+        return super().stage if self.progressive else (self.n_levels - 1, 1.0)
 
 
 def to_full_size(x: Tensor, resolution: int) -> Tensor:

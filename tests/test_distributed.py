@@ -86,7 +86,7 @@ def stylegan_run():
     G = stylegan.StyleGenerator(z_dim=8, w_dim=8, mapping_depth=2, img_channels=1, fmap_base=64, fmap_max=4)
     D = stylegan.StyleDiscriminator(img_channels=1, fmap_base=64, fmap_max=4)
     tr = Trainer(G, D, image_source(1, 2 * B), d_loss=losses.discriminator_bce,
-                 g_loss=losses.generator_nonsaturating, d_penalty=stylegan.r1_regularizer(1.0), d_penalty_every=2,
+                 g_loss=losses.generator_nonsaturating, d_penalty=losses.r1_regularizer(1.0), d_penalty_every=2,
                  ema_decay=0.9, progress=False, device=torch.device("cpu"))
     tr.fit(3)
     return tr

@@ -114,6 +114,24 @@ def test_r1_of_linear_critic_is_squared_weight_norm():
     assert r1.item() == pytest.approx(critic.w.norm().pow(2).item(), rel=1e-5)
 
 
+def test_r1_of_linear_discriminator_is_half_gamma_norm_w_squared(device):
+    torch.manual_seed(0)
+    w = torch.randn(3 * 4 * 4, device=device)
+
+    def D(x):
+        return x.flatten(1) @ w + 0.7
+
+    real = torch.randn(5, 3, 4, 4, device=device)
+    for gamma in (0.5, 10.0):
+        penalty = losses.r1_regularizer(gamma)(D, real, torch.randn_like(real), None)
+        torch.testing.assert_close(penalty, gamma / 2 * w.pow(2).sum())
+
+
+def test_r1_rejects_negative_gamma():
+    with pytest.raises(ValueError, match="gamma"):
+        losses.r1_regularizer(-1.0)
+
+
 def test_drift_penalty():
     assert losses.drift_penalty(torch.tensor([1.0, -3.0])).item() == pytest.approx(5.0)
 

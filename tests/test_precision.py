@@ -35,7 +35,7 @@ def conv_dtypes(*nets):
 def family(name):
     """A tiny G, D, source and trainer settings per family (each with the penalty its chapter uses)."""
     from ganlib.models import cgan, dcgan, stylegan
-    r1 = dict(d_penalty=stylegan.r1_regularizer(1.0), d_penalty_every=1)
+    r1 = dict(d_penalty=losses.r1_regularizer(1.0), d_penalty_every=1)
     gp = dict(d_penalty=lambda D, real, fake, y: 10 * losses.gradient_penalty(D, real, fake))
     if name == "mlp":
         return (MLPGenerator(hidden=16, depth=2), MLPDiscriminator(hidden=16, depth=2),

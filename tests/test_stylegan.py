@@ -1,5 +1,5 @@
 """StyleGAN pieces checked against their definitions (Karras et al. 2019): AdaIN statistics, truncation,
-style mixing, noise, R1 and a short end-to-end run through the Trainer."""
+style mixing, noise and a short end-to-end run through the Trainer (with R1, which tests/test_losses.py checks)."""
 import math
 
 import pytest
@@ -7,8 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from ganlib import losses
-from ganlib.models.stylegan import (AdaIN, MappingNetwork, ModulatedConv2d, StyleDiscriminator, StyleGenerator, adain,
-                                    droplet_ratio, droplet_ratios, mix_grid, r1_regularizer, style_mixing, truncate)
+from ganlib.experiments.stylegan import droplet_ratio, droplet_ratios, mix_grid
+from ganlib.losses import r1_regularizer
+from ganlib.models.stylegan import (AdaIN, MappingNetwork, ModulatedConv2d, ModulatedStyleLayer, StyleDiscriminator,
+                                    StyleGenerator, StyleLayer, adain, style_mixing, truncate)
 from ganlib.hooks import Hook
 from ganlib.train import Trainer
 
@@ -148,28 +150,12 @@ def test_noise_list_overrides_per_layer():
         assert not torch.allclose(a, G(z, noise=noise_off_5))
 
 
-def test_r1_of_linear_discriminator_is_half_gamma_norm_w_squared(device):
-    torch.manual_seed(0)
-    w = torch.randn(3 * 4 * 4, device=device)
-
-    def D(x):
-        return x.flatten(1) @ w + 0.7
-
-    real = torch.randn(5, 3, 4, 4, device=device)
-    for gamma in (0.5, 10.0):
-        penalty = r1_regularizer(gamma)(D, real, torch.randn_like(real), None)
-        torch.testing.assert_close(penalty, gamma / 2 * w.pow(2).sum())
-
-
-def test_r1_rejects_negative_gamma():
-    with pytest.raises(ValueError, match="gamma"):
-        r1_regularizer(-1.0)
-
-
 def test_shapes_layers_and_errors():
     G = small_G()
     assert G.num_layers == 2 * int(math.log2(16)) - 2  # two layers per resolution 4..16
     assert torch.equal(G.synthesis.const.detach(), torch.ones_like(G.synthesis.const))  # official init
+    assert all(isinstance(layer, StyleLayer) for layer in G.synthesis.layers)  # 'adain' is the default
+    assert G.synthesis.layers[0].conv is None and G.synthesis.layers[1].conv is not None  # no conv on the constant
     D = StyleDiscriminator(resolution=16, fmap_base=128, fmap_max=8)
     x = G(torch.randn(4, 16))
     assert x.shape == (4, 3, 16, 16) and D(x).shape == (4,)
@@ -269,7 +255,7 @@ def test_demod_generator_samples_are_independent_and_train(device):
     G = small_G(modulation="demod").to(device).eval()
     z = torch.randn(3, G.z_dim, device=device)
     assert G.synthesis.layers[0].conv is not None          # StyleGAN2 convolves the constant too
-    assert all(layer.adain is None for layer in G.synthesis.layers)
+    assert all(isinstance(layer, ModulatedStyleLayer) for layer in G.synthesis.layers)  # no AdaIN anywhere
     with torch.no_grad():
         full = G(z, noise_mode="const")
         torch.testing.assert_close(G(z[1:2], noise_mode="const"), full[1:2], atol=1e-5, rtol=1e-4)

@@ -430,7 +430,7 @@ def _run_pggan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, lo
 def _run_stylegan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, log: Callable[[str], None],
                   device: torch.device, n_eval: int = N_EVAL) -> Finished:
     from ganlib.data import SamplerSource, render, sample_factors
-    from ganlib.models.stylegan import r1_regularizer
+    from ganlib.losses import r1_regularizer
 
     steps = r.steps if steps is None else steps
     seed_everything(r.seed)

@@ -9,6 +9,9 @@ With it we measure:
 * what each layer range controls: copy the styles of one range from image B into image A and see
   which factors follow B (StyleGAN Sec. 3.1, Fig. 3, made quantitative);
 * the truncation trade-off: Fréchet distance in the factor network's features, and diversity, vs psi.
+
+Two measurements need no factor network: ``mix_grid`` (the style-mixing figure, Fig. 3) and
+``droplet_ratios``, how spiky the maps entering each AdaIN are (StyleGAN2 Sec. 2).
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from ganlib.data.mnist import data_dir
 from ganlib.data.shapes import BACKGROUNDS, PALETTE, POSITION_RANGE, SHAPE_NAMES, SIZE_RANGE, render, sample_factors
 from ganlib.metrics.classifier import sha256_of
 from ganlib.metrics.frechet import frechet_distance
-from ganlib.models.stylegan import StyleGenerator, r1_regularizer
+from ganlib.models.stylegan import StyleGenerator
 from ganlib.runtime import eval_mode
 
 CATEGORICAL = {"shape": len(SHAPE_NAMES), "colour": len(PALETTE), "background": len(BACKGROUNDS)}
@@ -287,6 +290,58 @@ def truncation_sweep(G: StyleGenerator, net: FactorNet, real: Tensor, psis: Sequ
     return out
 
 
+# --- style-mixing grids and droplets -------------------------------------------------------------
+
+@torch.no_grad()
+def mix_grid(G: StyleGenerator, z_rows: Tensor, z_cols: Tensor, crossover: int, psi: float = 1.0,
+             noise_mode: str = "const") -> Tensor:
+    """Images (R, C, ...) where cell (i, j) takes layers < crossover from row i's w and the rest from column j's.
+
+    Small ``crossover`` copies only the coarse layers of the row source; large copies nearly everything.
+    """
+    if not 0 <= crossover <= G.num_layers:
+        raise ValueError(f"crossover must be in [0, {G.num_layers}], got {crossover}")
+    with eval_mode(G):
+        ws_r, ws_c = G.styles(z_rows, psi), G.styles(z_cols, psi)
+        r, c = len(z_rows), len(z_cols)
+        layer = torch.arange(G.num_layers, device=ws_r.device).view(1, 1, -1, 1)
+        ws = torch.where(layer < crossover, ws_r[:, None], ws_c[None, :]).reshape(r * c, G.num_layers, -1)
+        images = G.synthesis(ws, noise_mode=noise_mode)
+    return images.view(r, c, *images.shape[1:])
+
+
+def droplet_ratio(features: Tensor) -> float:
+    """How spiky feature maps are: the median, over samples and channels, of max |x - mean| / std per map.
+
+    About 2-4 for smooth random maps; a generator that hides one huge value from AdaIN's normalisation
+    (StyleGAN2 Sec. 2, the "droplet" artifact) pushes it towards sqrt(H*W), the value of a single spike.
+    """
+    if features.dim() != 4:
+        raise ValueError(f"expected feature maps (N, C, H, W), got {tuple(features.shape)}")
+    centred = features - features.mean(dim=(2, 3), keepdim=True)
+    std = centred.pow(2).mean(dim=(2, 3)).sqrt()
+    return (centred.abs().amax(dim=(2, 3)) / (std + 1e-8)).median().item()
+
+
+@torch.no_grad()
+def style_layer_features(G: StyleGenerator, z: Tensor) -> List[Tensor]:
+    """The features entering each style layer's AdaIN (for 'demod': its output before the gain), const noise."""
+    with eval_mode(G):
+        ws = G.styles(z)
+        noise = G.synthesis.make_noise(len(z), "const")
+        x = G.synthesis.const.expand(len(z), -1, -1, -1)
+        features = []
+        for i, layer in enumerate(G.synthesis.layers):
+            features.append(layer.features(x, ws[:, i], noise[i]))
+            x = layer.restyle(features[-1], ws[:, i])
+    return features
+
+
+def droplet_ratios(G: StyleGenerator, z: Tensor) -> List[float]:
+    """``droplet_ratio`` of each style layer's features (``style_layer_features``) for latents z."""
+    return [droplet_ratio(h) for h in style_layer_features(G, z)]
+
+
 # --- FD comparison on MNIST at a fixed step budget ------------------------------------------------
 
 def _mnist_trainers(data, steps: int, width: str, gamma: float, ema_decay: float):
@@ -304,7 +359,7 @@ def _mnist_trainers(data, steps: int, width: str, gamma: float, ema_decay: float
     def stylegan():
         G = StyleGenerator(img_channels=1, const_init="randn", **sg)
         return Trainer(G, StyleDiscriminator(img_channels=1, **sg), data, d_loss=losses.discriminator_bce,
-                       g_loss=losses.generator_nonsaturating, d_penalty=r1_regularizer(gamma),
+                       g_loss=losses.generator_nonsaturating, d_penalty=losses.r1_regularizer(gamma),
                        d_penalty_every=4, lr=2e-3, betas=(0.0, 0.99), ema_decay=ema_decay, progress=False)
 
     def dcgan():

@@ -1,53 +1,35 @@
 """StyleGAN (Karras, Laine & Aila 2019, "A Style-Based Generator Architecture for GANs"), small and faithful.
 
-The generator splits in two:
+In the paper's order: the **mapping network** z -> w (Sec. 2; lr multiplier 0.01, Appendix C), **AdaIN** (eq. 1)
+and per-pixel **noise** (Sec. 3.2), the **style layer** made of them, the **synthesis network** from a learned
+constant 4x4 (Fig. 1b), the **generator** with style mixing (Sec. 3.1) and truncation (Appendix B), and PGGAN's
+**discriminator** with [1, 2, 1] blur before downsampling, as G blurs after upsampling (Sec. 2). Train it with
+``ganlib.train.Trainer`` and ``losses.r1_regularizer`` (Sec. 4); style mixing and the ``w_avg`` update happen
+inside ``forward`` in training mode, so the loop needs nothing special::
 
-* a **mapping network** f: z -> w (an MLP, 8 layers in the paper, Sec. 2) whose learning rate is
-  100x smaller (lr multiplier 0.01, Appendix C) so that w can drift away from z's Gaussian geometry;
-* a **synthesis network** g that starts from a learned constant 4x4 tensor (not from z) and, at each
-  layer, convolves, adds per-pixel noise scaled by a learned per-channel weight (init 0, Sec. 3.2),
-  and re-styles the features by AdaIN (eq. 1): instance-normalise, then x * (y_s + 1) + y_b with
-  (y_s, y_b) an affine map of w.
+    trainer = Trainer(StyleGenerator(), StyleDiscriminator(), data, d_loss=losses.discriminator_bce,
+                      g_loss=losses.generator_nonsaturating, d_penalty=losses.r1_regularizer(gamma=1.0),
+                      d_penalty_every=4, lr=1e-3, betas=(0.0, 0.99), ema_decay=0.999)
 
-Training tricks from the paper, all here: style-mixing regularisation (two w's, one crossover layer,
-probability 0.9, Sec. 3.1), the truncation trick with a running mean of w (EMA 0.995, Appendix B),
-[1, 2, 1] blur after upsampling in G and before downsampling in D (Sec. 2), and the non-saturating
-logistic loss with R1 (gamma/2 E||grad D(x)||^2, Sec. 4 / Mescheder et al. 2018).
-
-Train it with ``ganlib.train.Trainer``; style mixing and the w_avg update happen inside ``forward``
-when the module is in training mode, so the loop needs nothing special::
-
-    G, D = StyleGenerator(), StyleDiscriminator()
-    trainer = Trainer(G, D, data, d_loss=losses.discriminator_bce, g_loss=losses.generator_nonsaturating,
-                      d_penalty=r1_regularizer(gamma=1.0), d_penalty_every=4,
-                      lr=1e-3, betas=(0.0, 0.99), ema_decay=0.999)
-
-One StyleGAN2 piece is here as an option, ``StyleGenerator(modulation="demod")``: weight demodulation
-(Karras et al. 2020, Sec. 2.2) instead of AdaIN. AdaIN normalises every feature map by its own statistics, and
-generators learn to game that with a single huge activation (the "droplet" artifact, StyleGAN2 Sec. 2);
-``droplet_ratios`` measures it, and chapter 10 does so on its AdaIN generator.
-
-Progressive growing (used by the paper) is optional, ``progressive=True`` on both networks, driven by
-``ProgressiveSchedule`` and ``ProgressiveSource`` of ``ganlib.experiments.progressive`` (fade-in, reals pooled
-alike); a fixed-resolution run is the default, as in StyleGAN2.
+``StyleGenerator(modulation="demod")`` swaps AdaIN for StyleGAN2's weight demodulation (Karras et al. 2020,
+Sec. 2.2), which removes the "droplets" AdaIN invites (``ganlib.experiments.stylegan.droplet_ratios``).
+``progressive=True`` on both networks grows them from 4x4 (``ganlib.experiments.progressive``), as the paper
+did; a fixed-resolution run is the default, as in StyleGAN2.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlib.layers import Blur, EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, downsample2x, upsample2x
-from ganlib.losses import r1_penalty
 from ganlib.models.checks import check_images, check_img_channels, check_latent
-from ganlib.progressive import StageMixin, pool_to, to_full_size
-from ganlib.runtime import eval_mode
+from ganlib.progressive import OptionalStageMixin, pool_to, to_full_size
 
 NOISE_MODES = ("random", "const", "none")
-MODULATIONS = ("adain", "demod")
 
 
 def _log2_resolution(resolution: int) -> int:
@@ -66,8 +48,7 @@ def _channels(resolution: int, fmap_base: int, fmap_max: int) -> int:
 class MappingNetwork(nn.Module):
     """z -> w: pixel-normalise z, then ``depth`` equalized FC layers with LeakyReLU(0.2) (Sec. 2, Fig. 1b).
 
-    Every layer uses ``lr_mul`` = 0.01 (Appendix C): the effective learning rate of the mapping is 100x
-    lower than the synthesis network's, which the paper found necessary for stable training.
+    ``lr_mul`` = 0.01 (Appendix C): a 100x lower learning rate than the synthesis network's, for stability.
     """
 
     def __init__(self, z_dim: int = 64, w_dim: int = 64, depth: int = 8, width: Optional[int] = None,
@@ -109,7 +90,6 @@ class AdaIN(nn.Module):
     def __init__(self, channels: int, w_dim: int) -> None:
         super().__init__()
         self.style = EqualizedLinear(w_dim, 2 * channels, gain=1.0)
-        self.channels = channels
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
         y_scale, y_bias = self.style(w).chunk(2, dim=1)
@@ -117,11 +97,8 @@ class AdaIN(nn.Module):
 
 
 class NoiseInjection(nn.Module):
-    """x + weight_c * noise: one single-channel N(0, 1) image per sample, scaled per channel (Sec. 3.2).
-
-    The per-channel weights start at 0 (official code), so the generator starts deterministic and
-    learns how much stochastic detail each channel wants.
-    """
+    """x + weight_c * noise: one N(0, 1) image per sample, scaled per channel (Sec. 3.2); weights start at 0
+    (official code), so G starts deterministic and learns how much detail each channel wants."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -131,12 +108,58 @@ class NoiseInjection(nn.Module):
         return x + self.weight.view(1, -1, 1, 1) * noise
 
 
-class ModulatedConv2d(nn.Module):
-    """StyleGAN2's replacement for AdaIN (Karras et al. 2020, Sec. 2.2, eqs. 1-3): the style scales the conv
-    weights per sample and input channel, then each output channel's weights are rescaled to unit norm
-    ("demodulation"). The output statistics are *expected* to be unit, not forced per feature map, so a
-    local spike can no longer dominate a normalisation the way it can inside AdaIN.
+# --- the style layer: AdaIN (StyleGAN) or a modulated convolution (StyleGAN2) -------------------------
+
+class _SynthesisLayer(nn.Module):
+    """What both style layers do (Fig. 1b): (upsample) -> convolve -> (blur) -> noise -> bias -> LeakyReLU -> restyle.
+
+    A subclass defines ``convolve(x, w)`` and ``restyle(features, w)``, i.e. where the style w enters.
+    ``features`` is everything before ``restyle``: the maps whose statistics AdaIN overwrites (what
+    ``droplet_ratios`` reads).
     """
+
+    def _add_noise_and_bias(self, channels: int, upsample: bool) -> None:
+        self.upsample = upsample
+        self.blur = Blur() if upsample else None  # blur after upsampling (Sec. 2, official upscale2d_conv2d)
+        self.noise = NoiseInjection(channels)
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def features(self, x: Tensor, w: Tensor, noise: Tensor) -> Tensor:
+        x = self.convolve(upsample2x(x) if self.upsample else x, w)
+        if self.blur is not None:
+            x = self.blur(x)
+        return F.leaky_relu(self.noise(x, noise) + self.bias.view(1, -1, 1, 1), 0.2)
+
+    def forward(self, x: Tensor, w: Tensor, noise: Tensor) -> Tensor:
+        return self.restyle(self.features(x, w, noise), w)
+
+
+class StyleLayer(_SynthesisLayer):
+    """StyleGAN's layer: (upsample, conv, blur) -> noise -> bias -> LeakyReLU -> AdaIN(w) (Fig. 1b)."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, upsample: bool = False,
+                 conv: bool = True) -> None:
+        super().__init__()
+        self.conv = EqualizedConv2d(in_channels, out_channels, 3, bias=False) if conv else None
+        self.adain = AdaIN(out_channels, w_dim)
+        self._add_noise_and_bias(out_channels, upsample)
+
+    @classmethod
+    def on_constant(cls, channels: int, w_dim: int) -> StyleLayer:
+        """The first layer restyles the learned 4x4 constant itself: no conv before its noise (Fig. 1b)."""
+        return cls(channels, channels, w_dim, conv=False)
+
+    def convolve(self, x: Tensor, w: Tensor) -> Tensor:
+        return x if self.conv is None else self.conv(x)
+
+    def restyle(self, features: Tensor, w: Tensor) -> Tensor:
+        return self.adain(features, w)
+
+
+class ModulatedConv2d(nn.Module):
+    """StyleGAN2's replacement for AdaIN (Karras et al. 2020, Sec. 2.2, eqs. 1-3): the style scales the weights
+    per sample and input channel, then each output channel's weights get unit norm ("demodulation"). Output
+    statistics are *expected* to be unit, not forced per map, so no local spike can game a normalisation."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 3,
                  demodulate: bool = True) -> None:
@@ -157,117 +180,38 @@ class ModulatedConv2d(nn.Module):
         return out.reshape(n, -1, h, width)
 
 
-class StyleLayer(nn.Module):
-    """One 'layer' of the synthesis network, with the style entering in one of two ways.
+class ModulatedStyleLayer(_SynthesisLayer):
+    """StyleGAN2's layer (Sec. 2.2, Fig. 2c): (upsample) -> modulated conv(w) -> (blur) -> noise -> bias ->
+    LeakyReLU * sqrt(2). The style is in the weights, so nothing normalises the features afterwards."""
 
-    * ``modulation="adain"`` (StyleGAN): (upsample, conv, blur) -> noise -> bias -> LeakyReLU -> AdaIN(w).
-    * ``modulation="demod"`` (StyleGAN2): (upsample) -> modulated conv(w) -> (blur) -> noise -> bias -> LeakyReLU * sqrt(2).
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, upsample: bool = False,
-                 conv: bool = True, modulation: str = "adain") -> None:
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, upsample: bool = False) -> None:
         super().__init__()
-        if modulation not in MODULATIONS:
-            raise ValueError(f"unknown modulation {modulation!r}; choose 'adain' (StyleGAN) or 'demod' (StyleGAN2)")
-        self.upsample, self.modulation = upsample, modulation
-        if modulation == "adain":
-            self.conv = EqualizedConv2d(in_channels, out_channels, 3, bias=False) if conv else None
-            self.adain: Optional[AdaIN] = AdaIN(out_channels, w_dim)
-        else:  # StyleGAN2 convolves the constant too, so every layer has a (modulated) conv
-            self.conv = ModulatedConv2d(in_channels, out_channels, w_dim)
-            self.adain = None
-        self.blur = Blur() if upsample else None
-        self.noise = NoiseInjection(out_channels)
-        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.conv = ModulatedConv2d(in_channels, out_channels, w_dim)
+        self._add_noise_and_bias(out_channels, upsample)
 
-    def features(self, x: Tensor, w: Tensor, noise: Tensor) -> Tensor:
-        """Everything before AdaIN: the feature maps whose statistics AdaIN overwrites (used by ``droplet_ratios``)."""
-        if self.upsample:
-            x = upsample2x(x)
-        if isinstance(self.conv, ModulatedConv2d):
-            x = self.conv(x, w)
-        elif self.conv is not None:
-            x = self.conv(x)
-        if self.blur is not None:
-            x = self.blur(x)  # blur after upsampling (Sec. 2, official upscale2d_conv2d)
-        return F.leaky_relu(self.noise(x, noise) + self.bias.view(1, -1, 1, 1), 0.2)
+    @classmethod
+    def on_constant(cls, channels: int, w_dim: int) -> ModulatedStyleLayer:
+        """StyleGAN2 convolves the constant too (Fig. 2c): the first layer is an ordinary one."""
+        return cls(channels, channels, w_dim)
+
+    def convolve(self, x: Tensor, w: Tensor) -> Tensor:
+        return self.conv(x, w)
 
     def restyle(self, features: Tensor, w: Tensor) -> Tensor:
-        """AdaIN with the style of w, or (demod) the LeakyReLU gain sqrt(2) that keeps unit variance."""
-        return self.adain(features, w) if self.adain is not None else features * math.sqrt(2)
-
-    def forward(self, x: Tensor, w: Tensor, noise: Tensor) -> Tensor:
-        return self.restyle(self.features(x, w, noise), w)
+        return features * math.sqrt(2)  # LeakyReLU's gain (official code): unit variance in, unit variance out
 
 
-class _Growable(StageMixin):
-    """PGGAN's ``level``/``alpha`` stage (``ProgressiveSchedule`` calls ``set_stage``), made optional: only a
-    model built with ``progressive=True`` has the buffers; a fixed-resolution one is always at its top level
-    with alpha 1 and refuses to be staged."""
-
-    progressive: bool
-
-    def _init_growth(self, progressive: bool, n_levels: int) -> None:
-        self.progressive, self.n_levels = progressive, n_levels
-        if progressive:
-            self._init_stage()
-
-    def set_stage(self, level: int, alpha: float = 1.0) -> None:
-        if not self.progressive:
-            raise ValueError(f"{type(self).__name__} was built without progressive=True, so it cannot be staged; "
-                             "build it with progressive=True to grow it with a ProgressiveSchedule")
-        super().set_stage(level, alpha)
-
-    @property
-    def stage(self) -> Tuple[int, float]:
-        """(level, alpha); a fixed-resolution model is always at its top level with alpha 1."""
-        return super().stage if self.progressive else (self.n_levels - 1, 1.0)
+STYLE_LAYERS = {"adain": StyleLayer, "demod": ModulatedStyleLayer}  # StyleGenerator(modulation=...)
 
 
-# --- style mixing and truncation (pure functions, tested against their definitions) ------------------
+# --- synthesis network ------------------------------------------------------------------------------
 
-def style_mixing(ws1: Tensor, ws2: Tensor, prob: float = 0.9,
-                 generator: Optional[torch.Generator] = None) -> Tuple[Tensor, int]:
-    """Mixing regularisation (Sec. 3.1): with probability ``prob`` layers >= c take w2, c ~ U{1, ..., L-1}.
-
-    ``ws1``, ``ws2``: (N, L, w_dim) per-layer styles. Returns the mixed styles and the crossover index c
-    (c = L when no mixing happens). One crossover per minibatch, as in the official code.
-    """
-    if ws1.shape != ws2.shape or ws1.dim() != 3:
-        raise ValueError(f"ws1 and ws2 must both be (N, L, w_dim), got {tuple(ws1.shape)} and {tuple(ws2.shape)}")
-    if not 0.0 <= prob <= 1.0:
-        raise ValueError(f"style mixing probability must be in [0, 1], got {prob}")
-    n_layers = ws1.shape[1]
-    if n_layers < 2 or torch.rand((), generator=generator).item() >= prob:
-        return ws1, n_layers
-    crossover = int(torch.randint(1, n_layers, (), generator=generator))
-    layer = torch.arange(n_layers, device=ws1.device).view(1, -1, 1)
-    return torch.where(layer < crossover, ws1, ws2), crossover
-
-
-def truncate(ws: Tensor, w_avg: Tensor, psi: float = 0.7, cutoff: Optional[int] = None) -> Tensor:
-    """Truncation trick (Appendix B): w' = w_avg + psi (w - w_avg) on the first ``cutoff`` layers only.
-
-    psi = 1 is the identity, psi = 0 collapses every sample to w_avg; ``cutoff`` None means all layers.
-    """
-    if ws.dim() != 3:
-        raise ValueError(f"ws must be (N, L, w_dim), got {tuple(ws.shape)}")
-    n_layers = ws.shape[1]
-    cutoff = n_layers if cutoff is None else cutoff
-    if not 0 <= cutoff <= n_layers:
-        raise ValueError(f"truncation cutoff must be in [0, {n_layers}], got {cutoff}")
-    layer = torch.arange(n_layers, device=ws.device).view(1, -1, 1)
-    return torch.where(layer < cutoff, torch.lerp(w_avg.to(ws), ws, psi), ws)
-
-
-# --- generator --------------------------------------------------------------------------------------
-
-class SynthesisNetwork(_Growable, nn.Module):
+class SynthesisNetwork(OptionalStageMixin, nn.Module):
     """Learned constant 4x4 -> two style layers per resolution -> 1x1 toRGB at the end (Fig. 1b).
 
-    With ``progressive=True`` every lower resolution also gets a toRGB, and at ``level`` k only the layers up
-    to 4 * 2**k run; the image is faded from the previous resolution's toRGB (up-sampled) by ``alpha`` and
-    returned up-sampled to full size, exactly as PGGAN's generator does (the StyleGAN paper grew progressively).
+    ``modulation`` picks the layer class (``STYLE_LAYERS``). With ``progressive=True`` every lower resolution
+    gets a toRGB too; at ``level`` k only the layers up to 4 * 2**k run, faded in from the previous resolution's
+    image by ``alpha`` and up-sampled to full size, as PGGAN's generator does.
     """
 
     def __init__(self, w_dim: int = 64, resolution: int = 32, img_channels: int = 3, fmap_base: int = 1024,
@@ -277,15 +221,16 @@ class SynthesisNetwork(_Growable, nn.Module):
         log2 = _log2_resolution(resolution)
         if const_init not in ("ones", "randn"):
             raise ValueError(f"const_init must be 'ones' (official code) or 'randn' (rosinality), got {const_init!r}")
+        if modulation not in STYLE_LAYERS:
+            raise ValueError(f"unknown modulation {modulation!r}; choose 'adain' (StyleGAN) or 'demod' (StyleGAN2)")
         ch = [_channels(2 ** r, fmap_base, fmap_max) for r in range(2, log2 + 1)]  # channels at 4, 8, ...
         # Official init is ones: a spatially flat start, so layout must be learned into the constant;
         # 'randn' (rosinality's port) gives every channel a spatial pattern from step 0.
         self.const = nn.Parameter(torch.ones(1, ch[0], 4, 4) if const_init == "ones" else torch.randn(1, ch[0], 4, 4))
-        m = modulation
-        layers = [StyleLayer(ch[0], ch[0], w_dim, conv=False, modulation=m), StyleLayer(ch[0], ch[0], w_dim, modulation=m)]
-        for i in range(1, len(ch)):
-            layers += [StyleLayer(ch[i - 1], ch[i], w_dim, upsample=True, modulation=m),
-                       StyleLayer(ch[i], ch[i], w_dim, modulation=m)]
+        Layer = STYLE_LAYERS[modulation]
+        layers = [Layer.on_constant(ch[0], w_dim), Layer(ch[0], ch[0], w_dim)]
+        for c_in, c_out in zip(ch, ch[1:]):
+            layers += [Layer(c_in, c_out, w_dim, upsample=True), Layer(c_out, c_out, w_dim)]
         self.layers = nn.ModuleList(layers)
         self.to_rgb = EqualizedConv2d(ch[-1], img_channels, 1, gain=1.0)
         if progressive:  # toRGB for 4x4 .. resolution/2; the top one is ``to_rgb``
@@ -338,6 +283,42 @@ class SynthesisNetwork(_Growable, nn.Module):
         return self.to_rgb(x) if level == self.n_levels - 1 else self.to_rgb_lower[level](x)
 
 
+# --- generator: mapping, style mixing, truncation, synthesis ----------------------------------------
+
+def style_mixing(ws1: Tensor, ws2: Tensor, prob: float = 0.9,
+                 generator: Optional[torch.Generator] = None) -> Tuple[Tensor, int]:
+    """Mixing regularisation (Sec. 3.1): with probability ``prob`` layers >= c take w2, c ~ U{1, ..., L-1}.
+
+    ``ws1``, ``ws2``: (N, L, w_dim) per-layer styles. Returns the mixed styles and the crossover index c
+    (c = L when no mixing happens). One crossover per minibatch, as in the official code.
+    """
+    if ws1.shape != ws2.shape or ws1.dim() != 3:
+        raise ValueError(f"ws1 and ws2 must both be (N, L, w_dim), got {tuple(ws1.shape)} and {tuple(ws2.shape)}")
+    if not 0.0 <= prob <= 1.0:
+        raise ValueError(f"style mixing probability must be in [0, 1], got {prob}")
+    n_layers = ws1.shape[1]
+    if n_layers < 2 or torch.rand((), generator=generator).item() >= prob:
+        return ws1, n_layers
+    crossover = int(torch.randint(1, n_layers, (), generator=generator))
+    layer = torch.arange(n_layers, device=ws1.device).view(1, -1, 1)
+    return torch.where(layer < crossover, ws1, ws2), crossover
+
+
+def truncate(ws: Tensor, w_avg: Tensor, psi: float = 0.7, cutoff: Optional[int] = None) -> Tensor:
+    """Truncation trick (Appendix B): w' = w_avg + psi (w - w_avg) on the first ``cutoff`` layers only.
+
+    psi = 1 is the identity, psi = 0 collapses every sample to w_avg; ``cutoff`` None means all layers.
+    """
+    if ws.dim() != 3:
+        raise ValueError(f"ws must be (N, L, w_dim), got {tuple(ws.shape)}")
+    n_layers = ws.shape[1]
+    cutoff = n_layers if cutoff is None else cutoff
+    if not 0 <= cutoff <= n_layers:
+        raise ValueError(f"truncation cutoff must be in [0, {n_layers}], got {cutoff}")
+    layer = torch.arange(n_layers, device=ws.device).view(1, -1, 1)
+    return torch.where(layer < cutoff, torch.lerp(w_avg.to(ws), ws, psi), ws)
+
+
 class StyleGenerator(nn.Module):
     """StyleGAN's generator: mapping z -> w, broadcast to every layer (mixed while training), synthesis.
 
@@ -346,16 +327,14 @@ class StyleGenerator(nn.Module):
 
     Args:
         z_dim, w_dim: latent sizes (paper: 512, 512; small defaults for CPU).
-        mapping_depth, mapping_width: the mapping MLP (paper: 8 layers of 512).
-        mapping_lr_mul: learning-rate multiplier of the mapping network (paper: 0.01).
+        mapping_depth, mapping_width, mapping_lr_mul: the mapping MLP (paper: 8 layers of 512, lr multiplier 0.01).
         resolution, img_channels: output size, a power of two >= 8, and 1 or 3 channels.
         fmap_base, fmap_max: feature maps per resolution = min(fmap_max, fmap_base / resolution).
-        style_mixing_prob: probability of mixing two styles in a training batch (paper: 0.9).
-        w_avg_beta: EMA decay of the tracked mean w used by truncation (paper: 0.995).
+        style_mixing_prob, w_avg_beta: mixing probability in a training batch and EMA decay of the tracked mean
+            w used by truncation (paper: 0.9, 0.995).
         const_init: 'ones' (official) or 'randn' for the learned 4x4 input.
-        modulation: how a style enters a layer: 'adain' (StyleGAN, eq. 1) or 'demod' (StyleGAN2's
-            weight demodulation, which removes AdaIN's "droplet" spikes; see ``ModulatedConv2d``).
-        progressive: grow from 4x4 with ``ganlib.experiments.progressive.ProgressiveSchedule`` (pair it with a
+        modulation: 'adain' (StyleGAN, eq. 1: ``StyleLayer``) or 'demod' (StyleGAN2: ``ModulatedStyleLayer``).
+        progressive: grow from 4x4 with ``ganlib.experiments.progressive.ProgressiveSchedule`` (with a
             ``StyleDiscriminator(progressive=True)``); off by default, a fixed-resolution run as in StyleGAN2.
     """
 
@@ -415,16 +394,6 @@ class StyleGenerator(nn.Module):
             ws = truncate(ws, self.w_avg, psi, cutoff)
         return self.synthesis(ws, noise, noise_mode)
 
-    @torch.no_grad()
-    def estimate_w_avg(self, n: int = 10_000, batch: int = 1000) -> Tensor:
-        """The mean of w over ``n`` fresh latents (what the EMA ``w_avg`` tracks), without changing it."""
-        device = self.w_avg.device
-        total = torch.zeros_like(self.w_avg)
-        for start in range(0, n, batch):
-            m = min(batch, n - start)
-            total += self.mapping(torch.randn(m, self.z_dim, device=device)).sum(0)
-        return total / n
-
 
 # --- discriminator ----------------------------------------------------------------------------------
 
@@ -442,11 +411,11 @@ class DiscriminatorBlock(nn.Module):
         return F.leaky_relu(downsample2x(self.conv1(self.blur(x))), 0.2)
 
 
-class StyleDiscriminator(_Growable, nn.Module):
+class StyleDiscriminator(OptionalStageMixin, nn.Module):
     """PGGAN-style D with equalized LR, blur before downsampling and minibatch stddev; returns (N,) logits.
 
-    With ``progressive=True`` each lower resolution gets a fromRGB; at ``level`` k the input is average-pooled
-    to 4 * 2**k and only the blocks from there down run, the new block faded in by ``alpha`` (PGGAN Sec. 2).
+    With ``progressive=True`` each lower resolution gets a fromRGB; at ``level`` k the input is pooled to
+    4 * 2**k and only the blocks from there down run, the new one faded in by ``alpha`` (PGGAN Sec. 2).
     """
 
     def __init__(self, resolution: int = 32, img_channels: int = 3, fmap_base: int = 1024, fmap_max: int = 64,
@@ -483,72 +452,3 @@ class StyleDiscriminator(_Growable, nn.Module):
 
     def _from_rgb(self, level: int, x: Tensor) -> Tensor:
         return self.from_rgb(x) if level == self.n_levels - 1 else self.from_rgb_lower[level](x)
-
-
-# --- loss pieces for the Trainer --------------------------------------------------------------------
-
-def r1_regularizer(gamma: float = 10.0) -> Callable[..., Tensor]:
-    """The Trainer's ``d_penalty``: gamma/2 * E||grad D(x_real)||^2 (StyleGAN Sec. 4; Mescheder et al. 2018).
-
-    With ``Trainer(d_penalty_every=k)`` the penalty is applied every k-th D step, multiplied by k
-    (lazy regularisation, StyleGAN2 Sec. 3.1).
-    """
-    if not gamma >= 0:
-        raise ValueError(f"R1 gamma must be >= 0 (paper: 10; small images often need 0.1-1), got {gamma}")
-
-    def penalty(D: nn.Module, real: Tensor, fake: Tensor, labels: Optional[Tensor] = None) -> Tensor:
-        return 0.5 * gamma * r1_penalty(D, real, labels)
-
-    return penalty
-
-
-# --- analysis helpers used by the notebook and the widgets ------------------------------------------
-
-@torch.no_grad()
-def mix_grid(G: StyleGenerator, z_rows: Tensor, z_cols: Tensor, crossover: int, psi: float = 1.0,
-             noise_mode: str = "const") -> Tensor:
-    """Images (R, C, ...) where cell (i, j) takes layers < crossover from row i's w and the rest from column j's.
-
-    Small ``crossover`` copies only the coarse layers of the row source; large copies nearly everything.
-    """
-    if not 0 <= crossover <= G.num_layers:
-        raise ValueError(f"crossover must be in [0, {G.num_layers}], got {crossover}")
-    with eval_mode(G):
-        ws_r, ws_c = G.styles(z_rows, psi), G.styles(z_cols, psi)
-        r, c = len(z_rows), len(z_cols)
-        layer = torch.arange(G.num_layers, device=ws_r.device).view(1, 1, -1, 1)
-        ws = torch.where(layer < crossover, ws_r[:, None], ws_c[None, :]).reshape(r * c, G.num_layers, -1)
-        images = G.synthesis(ws, noise_mode=noise_mode)
-    return images.view(r, c, *images.shape[1:])
-
-
-def droplet_ratio(features: Tensor) -> float:
-    """How spiky feature maps are: the median, over samples and channels, of max |x - mean| / std per map.
-
-    About 2-4 for smooth random maps; a generator that hides one huge value from AdaIN's normalisation
-    (StyleGAN2 Sec. 2, the "droplet" artifact) pushes it towards sqrt(H*W), the value of a single spike.
-    """
-    if features.dim() != 4:
-        raise ValueError(f"expected feature maps (N, C, H, W), got {tuple(features.shape)}")
-    centred = features - features.mean(dim=(2, 3), keepdim=True)
-    std = centred.pow(2).mean(dim=(2, 3)).sqrt()
-    return (centred.abs().amax(dim=(2, 3)) / (std + 1e-8)).median().item()
-
-
-@torch.no_grad()
-def style_layer_features(G: StyleGenerator, z: Tensor) -> List[Tensor]:
-    """The features entering each style layer's AdaIN (for 'demod': its output before the gain), const noise."""
-    with eval_mode(G):
-        ws = G.styles(z)
-        noise = G.synthesis.make_noise(len(z), "const")
-        x = G.synthesis.const.expand(len(z), -1, -1, -1)
-        features = []
-        for i, layer in enumerate(G.synthesis.layers):
-            features.append(layer.features(x, ws[:, i], noise[i]))
-            x = layer.restyle(features[-1], ws[:, i])
-    return features
-
-
-def droplet_ratios(G: StyleGenerator, z: Tensor) -> List[float]:
-    """``droplet_ratio`` of each style layer's features (``style_layer_features``) for latents z."""
-    return [droplet_ratio(h) for h in style_layer_features(G, z)]

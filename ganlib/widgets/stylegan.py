@@ -13,7 +13,8 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import Tensor
 
-from ganlib.models.stylegan import StyleGenerator, mix_grid
+from ganlib.experiments.stylegan import mix_grid
+from ganlib.models.stylegan import StyleGenerator
 from ganlib.runtime import eval_mode
 from ganlib.viz import image_grid, show_message_in
 from ganlib.widgets import LiveView
