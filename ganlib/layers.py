@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -87,7 +86,7 @@ class MinibatchStdDev(nn.Module):
 class Blur(nn.Module):
     """Depthwise [1, 2, 1] x [1, 2, 1] / 16 low-pass filter, zero-padded so the size is kept."""
 
-    def __init__(self, channels: Optional[int] = None) -> None:
+    def __init__(self) -> None:
         super().__init__()
         k = torch.tensor([1.0, 2.0, 1.0])
         self.register_buffer("kernel", (k[:, None] * k[None, :] / 16).view(1, 1, 3, 3), persistent=False)

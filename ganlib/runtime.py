@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, Optional, TypeVar
 
@@ -90,7 +91,7 @@ def describe() -> Dict[str, str]:
     """Versions, device and scale as a dict -- the environment check at the top of every notebook."""
     dev = device()
     info = {
-        "python": ".".join(map(str, __import__("sys").version_info[:3])),
+        "python": ".".join(map(str, sys.version_info[:3])),
         "torch": torch.__version__,
         "device": str(dev),
         "scale": scale(),

@@ -6,7 +6,7 @@ small dataset never pays for a DataLoader per step.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator, Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -27,17 +27,11 @@ class SamplerSource:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
         return self.sample(self.batch_size, generator=gen).to(self.device)
 
-    def __iter__(self) -> Iterator[Tensor]:
-        index = 0
-        while True:
-            yield self.batch(index)
-            index += 1
-
 
 class TensorSource:
     """Shuffled minibatches of device-resident tensors, a new permutation each epoch, drop-last.
 
-    Yields ``x`` or ``(x, y)`` when labels are given.
+    ``batch(i)`` is ``x`` or ``(x, y)`` when labels are given.
     """
 
     def __init__(self, x: Tensor, y: Optional[Tensor] = None, batch_size: int = 64, seed: int = 0,
@@ -62,12 +56,6 @@ class TensorSource:
             self._epoch = epoch
         take = self._perm[within * self.batch_size:(within + 1) * self.batch_size]
         return self.x[take] if self.y is None else (self.x[take], self.y[take])
-
-    def __iter__(self) -> Iterator[Batch]:
-        index = 0
-        while True:
-            yield self.batch(index)
-            index += 1
 
 
 def _check_batch_size(batch_size: int) -> None:

@@ -1,8 +1,6 @@
 """Small MLPs for 1-D and 2-D toy distributions (the first chapters and the 2-D benchmark)."""
 from __future__ import annotations
 
-from typing import Optional
-
 from torch import Tensor, nn
 
 from ganlib.models.checks import check_latent
@@ -33,15 +31,14 @@ class MLPGenerator(nn.Module):
     """z (z_dim) -> MLP -> a point in R^out_dim. WGAN-GP's toy G is 3 ReLU layers of 512 (gan_toy.py)."""
 
     def __init__(self, z_dim: int = 2, out_dim: int = 2, hidden: int = 512, depth: int = 3,
-                 activation: str = "relu", batchnorm: bool = False, out_activation: Optional[str] = None) -> None:
+                 activation: str = "relu", batchnorm: bool = False) -> None:
         super().__init__()
         self.z_dim, self.out_dim = z_dim, out_dim
         self.net = mlp(z_dim, out_dim, hidden, depth, activation, batchnorm)
-        self.out = nn.Identity() if out_activation is None else _activation(out_activation)
 
     def forward(self, z: Tensor) -> Tensor:
         check_latent(z, self, self.z_dim)
-        return self.out(self.net(z))
+        return self.net(z)
 
 
 class MLPDiscriminator(nn.Module):
