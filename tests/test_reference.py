@@ -128,6 +128,7 @@ def test_a_short_run_resumes_and_exports_a_loadable_model(tmp_path, monkeypatch)
                   device=torch.device("cpu"))
     first = runs.run("dcgan", steps=2, **kwargs)
     assert first["steps"] == 2 and first["images_seen"] == 2 * runs.RECIPES["dcgan"].batch  # real images D saw
+    assert first["finished"] is False  # a shortened run says so in its manifest entry
     second = runs.run("dcgan", steps=3, **kwargs)  # resumes from step 2: one more step, not three
     assert second["steps"] == 3 and second["images_seen"] == 3 * runs.RECIPES["dcgan"].batch
     G = ref.load("dcgan", directory=tmp_path / "out")

@@ -486,7 +486,7 @@ def export(r: Recipe, done: Finished, out_dir: Optional[Path] = None, log: Calla
         "file": path.name, "chapter": r.chapter, "kind": r.kind,
         "model": ref.class_path(done.model), "kwargs": r.generator_kwargs, "dtype": "float16",
         "data": r.data, "recipe": {k: v for k, v in asdict(r).items() if k not in ("name", "chapter", "kind")},
-        "steps": done.steps, "images_seen": done.images_seen,
+        "steps": done.steps, "finished": done.steps >= r.steps, "images_seen": done.images_seen,
         "wall_seconds": round(done.seconds, 1), "torch": torch.__version__,
         **({} if done.cpu_seconds is None else {"cpu_seconds": round(done.cpu_seconds, 1)}),
         "threads": torch.get_num_threads(), "sha256": ref.sha256_of(path), "bytes": path.stat().st_size,
