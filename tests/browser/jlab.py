@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -262,10 +263,13 @@ def save(page, lab: Lab, notebook: str, timeout: float = 60.0) -> Dict[str, Any]
     page.click("li[data-command='docmanager:save']")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        info = lab.api(f"contents/{notebook}?content=0")
-        if info["last_modified"] != before:
-            return lab.api(f"contents/{notebook}?content=1")["content"]
         time.sleep(0.3)
+        if lab.api(f"contents/{notebook}?content=0")["last_modified"] == before:
+            continue
+        try:
+            return lab.api(f"contents/{notebook}?content=1")["content"]
+        except urllib.error.HTTPError:  # 400 "Unreadable Notebook": read while the file was still being written
+            continue
     raise TimeoutError(f"{notebook}: not saved within {timeout:.0f} s")
 
 
