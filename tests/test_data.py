@@ -66,6 +66,10 @@ def test_bundled_mnist_split_shapes_and_range():
     assert torch.equal(torch.bincount(y), torch.full((10,), 400))
     xh, yh = data.mnist(split="heldout")
     assert xh.shape[0] == 1000 and torch.equal(torch.bincount(yh), torch.full((10,), 100))
+    # evaluations take prefixes of the held-out split: every prefix is as class-balanced as its length allows
+    for n in (10, 37, 300, 555):
+        counts = torch.bincount(yh[:n], minlength=10)
+        assert counts.max() - counts.min() <= 1, (n, counts.tolist())
     # train and held-out are disjoint
     flat_train = {tuple(r) for r in x.flatten(1)[:, ::7].tolist()}
     assert not any(tuple(r) in flat_train for r in xh.flatten(1)[:, ::7].tolist()[:200])

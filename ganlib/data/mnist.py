@@ -57,11 +57,14 @@ def mnist(size: int = 28, split: str = "train", device: Optional[torch.device] =
         members = np.flatnonzero(labels == c)
         rank_in_class[members] = np.arange(len(members))
     if split == "train":
-        keep = rank_in_class < TRAIN_PER_CLASS
+        keep = np.flatnonzero(rank_in_class < TRAIN_PER_CLASS)
     elif split == "heldout":
-        keep = rank_in_class >= TRAIN_PER_CLASS
+        keep = np.flatnonzero(rank_in_class >= TRAIN_PER_CLASS)
+        # Interleaved by class (0, 1, ..., 9, 0, 1, ...), so that held[:n] is as balanced as n allows: evaluations
+        # take prefixes of this split, and the file is sorted by class (held[:300] would be only 0s, 1s and 2s).
+        keep = keep[np.lexsort((labels[keep], rank_in_class[keep]))]
     else:
-        keep = np.ones(len(labels), dtype=bool)
+        keep = np.arange(len(labels))
     x = torch.from_numpy(images[keep]).float().div(127.5).sub(1.0).unsqueeze(1)
     if size == 32:
         x = F.pad(x, (2, 2, 2, 2), value=-1.0)

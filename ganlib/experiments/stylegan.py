@@ -402,7 +402,9 @@ def mnist_fd_comparison(steps: int, batch_size: int = 32, width: str = "small", 
     x_held = x_held.to(device)
     data = TensorSource(x_train, batch_size=batch_size, seed=seed, device=device)
     results: Dict[str, Dict[str, object]] = {
-        "real vs real": {"fd": classifier_fd(x_train[:n_samples].to(device), x_held), "seconds": 0.0, "samples": None}}
+        # the train split is sorted by class: a random n_samples of it, not its first n_samples (0s, 1s and 2s)
+        "real vs real": {"fd": classifier_fd(x_train[torch.randperm(len(x_train), generator=torch.Generator().manual_seed(
+            seed))[:n_samples]].to(device), x_held[:n_samples]), "seconds": 0.0, "samples": None}}
     for name, make in _mnist_trainers(data, steps, width, gamma, ema_decay).items():
         try:
             seed_everything(seed)
@@ -414,5 +416,5 @@ def mnist_fd_comparison(steps: int, batch_size: int = 32, width: str = "small", 
         trainer.fit(steps)
         seconds = time.time() - start
         fakes = torch.cat([trainer.sample(min(500, n_samples - i)) for i in range(0, n_samples, 500)])
-        results[name] = {"fd": classifier_fd(fakes, x_held), "seconds": seconds, "samples": fakes[:16].cpu()}
+        results[name] = {"fd": classifier_fd(fakes, x_held[:n_samples]), "seconds": seconds, "samples": fakes[:16].cpu()}
     return results
