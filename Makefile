@@ -55,7 +55,7 @@ student:
 
 # Re-create every shipped reference model (data/reference/) from scratch on one CPU core each, two side by
 # side (about an hour a pair on a 2-core machine); interrupted runs resume from build/reference/NAME/.
-REFERENCE_MODELS ?= dcgan cgan lapgan pggan
+REFERENCE_MODELS ?= dcgan cgan lapgan pggan stylegan
 reference: install
 	printf '%s\n' $(REFERENCE_MODELS) | OMP_NUM_THREADS=1 xargs -P 2 -I NAME $(BIN)/python scripts/reference.py NAME --quiet
 
