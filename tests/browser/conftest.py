@@ -31,7 +31,9 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+# module scope: the server and the browser end with tests/browser/'s test file, so nothing of them outlives it
+# in a pytest process that goes on to run other tests
+@pytest.fixture(scope="module")
 def lab(artifacts):
     workdir = Path(tempfile.mkdtemp(prefix="ganlib-lab-"))
     server = Lab(workdir).start()
@@ -41,7 +43,7 @@ def lab(artifacts):
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
