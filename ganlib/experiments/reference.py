@@ -340,12 +340,16 @@ def _scores_logger(r: Recipe, clock: WallClock, log: Callable[[str], None], scor
     return scores
 
 
+def _networks(r: Recipe) -> Tuple[nn.Module, nn.Module]:
+    """G and D of the recipe, built right after seeding: the same initial weights on every run."""
+    seed_everything(r.seed)
+    return ref.build_model(r.generator, r.generator_kwargs), ref.build_model(r.discriminator, r.discriminator_kwargs)
+
+
 def _run_single(r: Recipe, folder: Path, steps: Optional[int], progress: bool, log: Callable[[str], None],
                 device: torch.device, n_eval: int = N_EVAL) -> Finished:
     steps = r.steps if steps is None else steps
-    seed_everything(r.seed)
-    G = ref.build_model(r.generator, r.generator_kwargs)
-    D = ref.build_model(r.discriminator, r.discriminator_kwargs)
+    G, D = _networks(r)
     x, y = mnist(28, "train")
     source = TensorSource(x, y if r.kind == "conditional" else None, batch_size=r.batch, seed=r.seed, device=device)
     clock = WallClock()
@@ -397,9 +401,7 @@ def _run_pggan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, lo
     from ganlib.experiments.progressive import ProgressiveSchedule, make_trainer
     from ganlib.progressive import fade_reals
 
-    seed_everything(r.seed)
-    G = ref.build_model(r.generator, r.generator_kwargs)
-    D = ref.build_model(r.discriminator, r.discriminator_kwargs)
+    G, D = _networks(r)
     stabilize = r.extra["stabilize_steps"]
     total = r.steps if steps is None else steps
     if steps is not None:  # a short try: every phase, shortened in proportion
@@ -433,9 +435,7 @@ def _run_stylegan(r: Recipe, folder: Path, steps: Optional[int], progress: bool,
     from ganlib.losses import r1_regularizer
 
     steps = r.steps if steps is None else steps
-    seed_everything(r.seed)
-    G = ref.build_model(r.generator, r.generator_kwargs)
-    D = ref.build_model(r.discriminator, r.discriminator_kwargs)
+    G, D = _networks(r)
     source = SamplerSource(lambda k, generator: render(sample_factors(k, generator), 32), batch_size=r.batch,
                            seed=r.seed, device=device)
     clock = WallClock()
