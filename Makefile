@@ -29,11 +29,20 @@ browser-deps:
 	@bash scripts/browser_deps.sh
 
 # Every unit test and every notebook (nbval, lax) at GANLIB_SCALE=smoke, two workers, one notebook per worker,
-# one thread each (two workers on two cores: more threads only fight over the cores). This includes the browser
-# tests (tests/browser/: JupyterLab in Chromium) and the site build at smoke (tests/test_site.py); -rs lists
-# every skipped test with its reason (no Chromium, no CUDA device).
+# one thread each (two workers on two cores: more threads only fight over the cores); -rs lists every skipped
+# test with its reason (no Chromium, no CUDA device). Beside it, in a pytest process of its own, the browser
+# tests (tests/browser/: JupyterLab in Chromium) and the site build at smoke (tests/test_site.py): run in one
+# process with the Trainer's Ctrl-C tests, those tests twice stopped receiving their own SIGINT (cause not
+# found yet). Its log is printed at the end; make test fails if either fails.
+PYTEST := GANLIB_SCALE=smoke MPLBACKEND=Agg OMP_NUM_THREADS=1 $(BIN)/python -m pytest -p no:cacheprovider -rs
+SIDE_TESTS := tests/browser tests/test_site.py
 test: install browser-deps
-	GANLIB_SCALE=smoke MPLBACKEND=Agg OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax -p no:cacheprovider -rs tests notebooks
+	@mkdir -p build
+	@$(PYTEST) $(SIDE_TESTS) > build/side-tests.log 2>&1 & side=$$!; \
+	$(PYTEST) -n 2 --dist loadfile --nbval-lax $(addprefix --ignore=,$(SIDE_TESTS)) tests notebooks; main=$$?; \
+	wait $$side; side_rc=$$?; \
+	echo "== browser tests and site build ($(SIDE_TESTS)), run beside the above:"; cat build/side-tests.log; \
+	exit $$(( main != 0 || side_rc != 0 ))
 
 # Execute every notebook headless at the current GANLIB_SCALE (default: small on CPU, full on GPU);
 # executed copies land in build/ and the stored notebooks stay stripped.
