@@ -212,12 +212,13 @@ def measure_stylegan(G: nn.Module, n: int = N_EVAL, floor: bool = True) -> Dict[
     net = lab.load_factor_net(device)
     fakes = ref.generate(G, "style", n, seed=EVAL_SEED).to(device)
     real = shapes(n, seed=EVAL_SEED).images.to(device)
+    real_features = lab.features(net, real)
     out: Dict[str, Any] = {"n": n, **_factor_spread(net, fakes, "")}
-    out["factor_fd"] = frechet_distance(lab.features(net, fakes), lab.features(net, real))
+    out["factor_fd"] = frechet_distance(lab.features(net, fakes), real_features)
     if floor:
         out.update(_factor_spread(net, real, "real_"))
         out["factor_floor"] = frechet_distance(lab.features(net, shapes(n, seed=EVAL_SEED + 1).images.to(device)),
-                                               lab.features(net, real))
+                                               real_features)
     out.update(style_swap_scores(G, net, n=n // 2))
     return out
 
