@@ -117,12 +117,14 @@ RECIPES: Dict[str, Recipe] = {
         discriminator_kwargs=dict(resolution=32, img_channels=3, fmap_base=1024, fmap_max=64),
         data="the chapter's procedural shapes (ganlib.data.shapes: 4 shapes x 6 colours x 4 backgrounds, size and "
              "position uniform), 32x32 RGB, a fresh batch every step",
-        steps=10000, batch=32, lr=2e-3, betas=(0.0, 0.99), ema_decay=0.998,
-        loss="nonsaturating (BCE on logits) + lazy R1 (gamma 0.1, every 16 D steps)",
+        steps=8000, batch=32, lr=2e-3, betas=(0.0, 0.99), ema_decay=0.998,
+        loss="nonsaturating (BCE on logits) + lazy R1 (gamma 2, every 16 D steps)",
         notes="StyleGAN2-ADA's CIFAR configuration scaled to a CPU (2 mapping layers, lr multiplier 0.01, batch 32, "
-              "small R1, EMA half-life ~11k images) with StyleGAN2's weight demodulation: the chapter's AdaIN "
-              "generator is shown beside it; 64 feature maps up to 16x16, 32 at 32x32",
-        eval_every=1000, extra={"gamma": 0.1, "r1_every": 16},
+              "EMA half-life ~11k images) with StyleGAN2's weight demodulation: the chapter's AdaIN "
+              "generator is shown beside it; 64 feature maps up to 16x16, 32 at 32x32. R1 gamma 2, not the "
+              "CIFAR config's 0.01: measured at 1,000 steps, gamma 2 reached factor FD 124 against 183 for gamma 0.1, "
+              "and gamma 0.1 stalled at FD ~80 from 3,000 to 5,000 steps",
+        eval_every=1000, extra={"gamma": 2.0, "r1_every": 16},
     ),
 }
 
