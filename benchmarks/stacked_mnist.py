@@ -4,7 +4,7 @@
     nice python benchmarks/stacked_mnist.py --scale small # CPU, ~7 min; merges into the results JSON
     python benchmarks/stacked_mnist.py --scale full       # DCGAN and PacDCGAN2, ~70 min on one CPU core
 
-Protocol (VEEGAN / PacGAN, see benchmarks-and-metrics.md Sec. 2): each training image stacks three
+Protocol (VEEGAN, Srivastava et al. 2017, Table 2; PacGAN, Lin et al. 2018, Table 2): each training image stacks three
 random bundled digits in R, G, B; after training, 25,600 generated images are labelled by classifying
 each channel with the shipped MNIST classifier; *modes* = distinct triples seen, *KL* =
 KL(p_gen || uniform over 1,000) = sum p log(1000 p). A perfect sampler with 25,600 draws scores
@@ -43,7 +43,8 @@ from ganlib.models.dcgan import Discriminator, Generator  # noqa: E402
 from ganlib.train import Trainer  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "stacked_mnist.json"
-PUBLISHED = [  # (source, model, modes, KL) -- benchmarks-and-metrics.md Sec. 2
+PUBLISHED = [  # (source, model, modes, KL); T = table of VEEGAN (Srivastava et al. 2017),
+    # PacGAN (Lin et al. 2018) or GDPP (Elfeki et al. 2019)
     ("VEEGAN T2", "DCGAN", 99, 3.4),
     ("PacGAN T2", "PacDCGAN2", 1000, 0.06),
     ("GDPP T3", "WGAN-GP", 995, 0.148),

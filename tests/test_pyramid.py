@@ -1,4 +1,5 @@
-"""Laplacian pyramid: hand-computed levels and exact reconstruction (models.md rule 12)."""
+"""Laplacian pyramid: hand-computed levels and exact reconstruction (Burt & Adelson 1983, the pyramid itself;
+Denton et al. 2015, LAPGAN, which generates its residuals)."""
 import pytest
 import torch
 
