@@ -36,7 +36,8 @@ RESULTS = ROOT / "benchmarks" / "results" / "toy_modes.json"
 DATASETS = ("ring", "grid")
 LOSS_ORDER = ("ns_tips", "ns", "lsgan", "wgan_gp", "minimax", "wgan")  # run order: the target first
 
-# Published rows (benchmarks-and-metrics.md Sec. 1.1): modes, HQ %, reverse KL (None = not reported).
+# Published rows, copied from each paper's Table 1 (VEEGAN, Srivastava et al. 2017; PacGAN, Lin et al. 2018;
+# GDPP, Elfeki et al. 2019): modes, HQ %, reverse KL (None = not reported).
 PUBLISHED = {
     "ring": [("VEEGAN T1: GAN", 1, 99.3, None), ("VEEGAN T1: VEEGAN", 8, 52.9, None),
              ("PacGAN T1: GAN", 6.3, 98.2, 0.45), ("PacGAN T1: PacGAN2", 7.9, 95.6, 0.07),

@@ -36,7 +36,7 @@ class ExactSampler(nn.Module):
 @pytest.mark.parametrize("name, modes", [("ring", 8), ("grid", 25)])
 def test_metric_on_exact_mixture_samples_gives_all_modes(name, modes):
     mixture = toy(name)
-    fake_trainer = SimpleNamespace(G=ExactSampler(mixture), G_ema=None, device=torch.device("cpu"), data_scale=1.0)
+    fake_trainer = SimpleNamespace(G=ExactSampler(mixture), G_ema=None, device=torch.device("cpu"))
     stats = score(fake_trainer, mixture, n=2500)
     assert stats["modes"] == modes
     # P(chi_2 < 3) = 1 - exp(-4.5) = 98.89 %; with 2,500 samples the std is 0.2 %

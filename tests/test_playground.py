@@ -12,14 +12,18 @@ def pg():
 
 
 def test_choosing_a_loss_loads_its_published_settings(pg):
+    pg.loss.value = "lsgan"  # the BCE and least-squares losses: Adam (0.5, 0.999) at the course's toy lr 1e-3
+    cfg = pg.config()
+    assert (cfg.optimizer, cfg.betas, cfg.n_critic) == ("adam", (0.5, 0.999), 1)
+    assert cfg.lr_g == pytest.approx(1e-3) and cfg.lr_d == pytest.approx(1e-3)
     pg.loss.value = "wgan"
     cfg = pg.config()
     assert (cfg.loss, cfg.optimizer, cfg.n_critic) == ("wgan", "rmsprop", 5)
     assert cfg.lr_d == pytest.approx(5e-5) and cfg.lr_g == pytest.approx(5e-5)
     pg.loss.value = "wgan_gp"
     cfg = pg.config()
-    assert (cfg.optimizer, cfg.betas, cfg.n_critic) == ("adam", (0.5, 0.9), 5)
-    assert cfg.lr_d == pytest.approx(LOSS_PRESETS["wgan_gp"]["lr_d"])
+    assert (cfg.optimizer, cfg.betas, cfg.n_critic, cfg.gp_lambda) == ("adam", (0.5, 0.9), 5, 0.1)
+    assert cfg.lr_d == pytest.approx(1e-4) and cfg.lr_d == pytest.approx(LOSS_PRESETS["wgan_gp"]["lr_d"])
 
 
 def test_controls_map_onto_the_config(pg):

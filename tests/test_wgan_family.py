@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ganlib import losses
-from ganlib.experiments.toy import LinearLrDecay, ToyConfig, build, fixed_samples, published_defaults, train_toy
+from ganlib.experiments.toy import LinearLrDecay, ToyConfig, build, published_defaults, train_toy
 from ganlib.models.toy import MLPDiscriminator
 
 
@@ -137,16 +137,6 @@ def test_linear_lr_decay_hits_one_percent_at_the_end():
     assert seen[0] == pytest.approx((1e-3, 2e-3))
     assert seen[5] == pytest.approx((1e-3, 2e-3))                      # decay starts at step 5
     assert seen[-1] == pytest.approx((1e-3 * (1 - 0.99 * 4 / 5), 2e-3 * (1 - 0.99 * 4 / 5)))
-
-
-def test_data_scale_samples_come_back_in_data_units():
-    trainer = build(ToyConfig(dataset="grid", data_scale=0.25, hidden=8, depth=1))
-    last = trainer.G.net[-1]
-    with torch.no_grad():
-        last.weight.zero_()
-        last.bias.copy_(torch.tensor([0.25, -0.5]))
-    out = fixed_samples(trainer, 10)
-    assert torch.allclose(out, torch.tensor([1.0, -2.0]).expand(10, 2))
 
 
 def test_config_rejects_nonsense():

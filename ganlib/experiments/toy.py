@@ -64,7 +64,6 @@ class ToyConfig:
     ema_decay: Optional[float] = None
     lr_decay: float = 0.0            # fraction of steps at the end over which both lrs fall linearly to 1 % of their value
     d_init_std: Optional[float] = None  # re-draw D's weights from N(0, std^2), biases 0 (None: PyTorch's default)
-    data_scale: float = 1.0          # train on data * data_scale (e.g. 0.25 puts the grid in [-1, 1]); scored back in data units
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -80,8 +79,6 @@ class ToyConfig:
             raise ValueError(f"learning rates must be positive, got lr_g={self.lr_g}, lr_d={self.lr_d}")
         if not 0.0 <= self.lr_decay <= 1.0:
             raise ValueError(f"lr_decay is a fraction of the run in [0, 1], got {self.lr_decay}")
-        if not self.data_scale > 0:
-            raise ValueError(f"data_scale must be positive, got {self.data_scale}")
         if not 0.0 <= self.label_noise <= 1.0:
             raise ValueError(f"label_noise must be in [0, 1], got {self.label_noise}")
 
@@ -189,11 +186,11 @@ class ModeTracker(Evaluate):
 
 @torch.no_grad()
 def fixed_samples(trainer: ToyTrainer, n: int = 2500, seed: int = 1234, use_ema: bool = True) -> Tensor:
-    """``n`` samples from a fixed latent draw, in data units, so scores at different steps compare like with like."""
+    """``n`` samples from a fixed latent draw, so scores at different steps compare like with like."""
     z = torch.randn(n, trainer.G.z_dim, generator=torch.Generator().manual_seed(seed)).to(trainer.device)
     net = trainer.G_ema if (use_ema and trainer.G_ema is not None) else trainer.G
     with eval_mode(net):
-        return net(z).cpu() / trainer.data_scale
+        return net(z).cpu()
 
 
 def score(trainer: ToyTrainer, mixture, n: int = 2500, seed: int = 1234, use_ema: bool = True) -> Dict[str, float]:
@@ -203,12 +200,11 @@ def score(trainer: ToyTrainer, mixture, n: int = 2500, seed: int = 1234, use_ema
 
 
 class ToyTrainer(Trainer):
-    """A ``Trainer`` on a 2-D mixture, which knows it: ``mixture`` and ``data_scale`` (the factor the data were
-    multiplied by for training; samples are scored back in data units)."""
+    """A ``Trainer`` that knows its 2-D mixture (``mixture``), for the hooks and plots that score or draw it."""
 
-    def __init__(self, *args: Any, mixture: Any, data_scale: float = 1.0, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, mixture: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.mixture, self.data_scale = mixture, data_scale
+        self.mixture = mixture
 
 
 def optimizers(cfg: ToyConfig) -> Callable[[torch.nn.Module, str], torch.optim.Optimizer]:
@@ -242,12 +238,10 @@ def build(cfg: ToyConfig, hooks: Tuple[Hook, ...] = (), device: Optional[torch.d
     n_critic: Any = cfg.n_critic
     if cfg.warmup_critic:
         n_critic = lambda step: wgan_critic_schedule(step, cfg.n_critic)  # noqa: E731
-    sample = mixture.sample if cfg.data_scale == 1.0 else (lambda n, generator=None: mixture.sample(n, generator) * cfg.data_scale)
-    data = SamplerSource(sample, cfg.batch_size, seed=cfg.seed, device=dev)
+    data = SamplerSource(mixture.sample, cfg.batch_size, seed=cfg.seed, device=dev)
     trainer = ToyTrainer(G, D, data, d_loss=d_loss, g_loss=g_loss, optimizer=optimizers(cfg), n_critic=n_critic,
                          d_penalty=penalty, ema_decay=cfg.ema_decay, joint_d_batch=cfg.joint_d_batch,
-                         hooks=all_hooks, log_every=10, progress=progress, device=dev, mixture=mixture,
-                         data_scale=cfg.data_scale)
+                         hooks=all_hooks, log_every=10, progress=progress, device=dev, mixture=mixture)
     if cfg.loss == "wgan":  # start inside the constraint set, as the official code clamps before the first step
         losses.clip_weights_(trainer.D, cfg.clip)
     return trainer
@@ -308,8 +302,7 @@ class W1Probe(Evaluate):
     @torch.no_grad()
     def _probe(self, trainer: ToyTrainer) -> Dict[str, float]:
         from ganlib.metrics import exact_w1
-        s = trainer.data_scale
-        real, real2 = self.mixture.sample(self.n, self.gen) * s, self.mixture.sample(self.n, self.gen) * s
+        real, real2 = self.mixture.sample(self.n, self.gen), self.mixture.sample(self.n, self.gen)
         fake = trainer.G(torch.randn(self.n, trainer.G.z_dim, generator=self.gen).to(trainer.device)).cpu()
         D = trainer.D
         estimate = float(D(real.to(trainer.device)).mean() - D(fake.to(trainer.device)).mean())

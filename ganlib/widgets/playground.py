@@ -12,12 +12,14 @@ that contains every preset, so the browser never snaps a preset to a neighbour a
 from __future__ import annotations
 
 import math
+import time
 from typing import Dict, Optional
 
 import torch
 
+from ganlib.data import toy
 from ganlib.experiments.toy import (LOSS_NAMES, LOSSES, ModeTracker, ToyConfig, ToyResult, build, fixed_samples,
-                                    playground_preset, score)
+                                    playground_preset, published_defaults, score)
 from ganlib.hooks import Hook
 
 DATASETS = ("ring", "grid", "ring_wgangp", "grid_wgangp")
@@ -40,12 +42,11 @@ def _lr_label(lr: float) -> str:
 def _draw(ax_pts, ax_curve, trainer, curve, title: str) -> None:
     from ganlib.viz import plot_2d
 
-    mixture, scale = trainer.mixture, trainer.data_scale
+    mixture = trainer.mixture
     real = mixture.sample(1000, torch.Generator().manual_seed(0))
     fake = fixed_samples(trainer, 1000)
-    D = trainer.D if scale == 1.0 else None  # the surface is only meaningful in data units
     lim = float(mixture.centers.abs().max()) * 1.3 + 4 * mixture.std
-    plot_2d(real, fake, D, None, ax=ax_pts, lim=lim, title=title)
+    plot_2d(real, fake, trainer.D, None, ax=ax_pts, lim=lim, title=title)
     if curve:
         steps = [r["step"] for r in curve]
         ax_curve.plot(steps, [r["modes"] for r in curve], "o-", label="modes")
@@ -113,28 +114,24 @@ class Playground:
         self.soft.disabled = change["new"] not in ("ns", "minimax")  # soft labels only make sense for BCE
 
     def config(self) -> ToyConfig:
-        """The controls as a ``ToyConfig``."""
+        """The controls as a ``ToyConfig``; what they do not set (optimiser, betas, clip, lambda) is the loss's
+        published setting, ``ganlib.experiments.toy.PUBLISHED``."""
         loss = self.loss.value
-        return ToyConfig(
-            dataset=self.dataset.value, loss=loss, steps=int(self.steps.value), lr_g=float(self.lr_g.value),
+        return published_defaults(
+            loss, dataset=self.dataset.value, steps=int(self.steps.value), lr_g=float(self.lr_g.value),
             lr_d=float(self.lr_d.value), n_critic=int(self.n_critic.value),
             d_activation="leaky_relu" if self.leaky.value else "relu",
             ema_decay=0.99 if self.ema.value else None, lr_decay=0.5 if self.decay.value else 0.0,
-            soft_labels=bool(self.soft.value) and loss in ("ns", "minimax"),
-            optimizer="rmsprop" if loss == "wgan" else "adam",
-            betas=(0.5, 0.9) if loss == "wgan_gp" else (0.5, 0.999), seed=int(self.seed.value))
+            soft_labels=bool(self.soft.value) and loss in ("ns", "minimax"), seed=int(self.seed.value))
 
     def train(self, steps: Optional[int] = None) -> ToyResult:
         """Train the current configuration (``steps`` overrides the slider) and update the figure and counter."""
-        import time
-
         cfg = self.config()
         if steps is not None:
             cfg = cfg.replace(steps=steps)
         self.button.disabled = True
         self.status.value = f"training {LOSS_NAMES[cfg.loss]} on {cfg.dataset} for {cfg.steps} steps ..."
-        tracker = ModeTracker(__import__("ganlib.data", fromlist=["toy"]).toy(cfg.dataset),
-                              every=max(1, min(self.redraw_every, cfg.steps)))
+        tracker = ModeTracker(toy(cfg.dataset), every=max(1, min(self.redraw_every, cfg.steps)))
         hooks = (tracker, _Redraw(self, self.redraw_every)) if self.live else (tracker,)
         trainer = build(cfg, hooks)
         self._tracker, self._running = tracker, cfg
