@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Tuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ganlib.layers import downsample2x, upsample2x
 
@@ -77,6 +77,11 @@ class OptionalStageMixin(StageMixin):
     def stage(self) -> Tuple[int, float]:
         """(level, alpha); a fixed-resolution network is always at its top level with alpha 1."""
         return super().stage if self.progressive else (self.n_levels - 1, 1.0)
+
+    def _end_at(self, level: int, top: nn.Module, lower: str) -> nn.Module:
+        """The toRGB (G) or fromRGB (D) of ``level``: ``top`` at the top level, the only one a fixed-resolution
+        network builds; below it, entry ``level`` of the ModuleList named ``lower``, built with ``progressive=True``."""
+        return top if level == self.n_levels - 1 else getattr(self, lower)[level]
 
 
 def to_full_size(x: Tensor, resolution: int) -> Tensor:

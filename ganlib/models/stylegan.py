@@ -1,20 +1,18 @@
 """StyleGAN (Karras, Laine & Aila 2019, "A Style-Based Generator Architecture for GANs"), small and faithful.
 
-In the paper's order: the **mapping network** z -> w (Sec. 2; lr multiplier 0.01, Appendix C), **AdaIN** (eq. 1)
-and per-pixel **noise** (Sec. 3.2), the **style layer** made of them, the **synthesis network** from a learned
-constant 4x4 (Fig. 1b), the **generator** with style mixing (Sec. 3.1) and truncation (Appendix B), and PGGAN's
-**discriminator** with [1, 2, 1] blur before downsampling, as G blurs after upsampling (Sec. 2). Train it with
-``ganlib.train.Trainer`` and ``losses.r1_regularizer`` (Sec. 4); style mixing and the ``w_avg`` update happen
-inside ``forward`` in training mode, so the loop needs nothing special::
+In the paper's order: the **mapping network** z -> w (Sec. 2), **AdaIN** (eq. 1) and per-pixel **noise**
+(Sec. 3.2), the **style layer** made of them, the **synthesis network** from a learned constant 4x4 (Fig. 1b),
+the **generator** with style mixing (Sec. 3.1) and truncation (Appendix B), and PGGAN's **discriminator**, which
+blurs before downsampling as G blurs after upsampling (Sec. 2). Train it with ``ganlib.train.Trainer`` and
+``losses.r1_regularizer`` (Sec. 4); mixing and the ``w_avg`` update happen inside ``forward`` in training mode::
 
     trainer = Trainer(StyleGenerator(), StyleDiscriminator(), data, d_loss=losses.discriminator_bce,
                       g_loss=losses.generator_nonsaturating, d_penalty=losses.r1_regularizer(gamma=1.0),
                       d_penalty_every=4, lr=1e-3, betas=(0.0, 0.99), ema_decay=0.999)
 
-``StyleGenerator(modulation="demod")`` swaps AdaIN for StyleGAN2's weight demodulation (Karras et al. 2020,
-Sec. 2.2), which removes the "droplets" AdaIN invites (``ganlib.experiments.stylegan.droplet_ratios``).
-``progressive=True`` on both networks grows them from 4x4 (``ganlib.experiments.progressive``), as the paper
-did; a fixed-resolution run is the default, as in StyleGAN2.
+``modulation="demod"`` swaps AdaIN for StyleGAN2's weight demodulation (Karras et al. 2020, Sec. 2.2), which
+removes AdaIN's "droplets" (``ganlib.experiments.stylegan.droplet_ratios``). ``progressive=True`` on both
+networks grows them from 4x4 as the paper did (``ganlib.progressive``); the default is StyleGAN2's fixed size.
 """
 from __future__ import annotations
 
@@ -32,34 +30,25 @@ from ganlib.progressive import OptionalStageMixin, pool_to, to_full_size
 NOISE_MODES = ("random", "const", "none")
 
 
-def _log2_resolution(resolution: int) -> int:
+def _channels(resolution: int, fmap_base: int, fmap_max: int) -> List[int]:
+    """Feature maps at 4x4, 8x8, ..., resolution: fmap_base / side, capped at fmap_max (the paper's nf())."""
     if not isinstance(resolution, int) or resolution < 8 or resolution & (resolution - 1):
         raise ValueError(f"resolution must be a power of two >= 8 (e.g. 32), got {resolution!r}")
-    return int(math.log2(resolution))
-
-
-def _channels(resolution: int, fmap_base: int, fmap_max: int) -> int:
-    """Feature maps at a resolution: fmap_base / resolution, capped at fmap_max (the paper's nf())."""
-    return max(1, min(fmap_max, fmap_base // resolution))
+    return [max(1, min(fmap_max, fmap_base // 2 ** r)) for r in range(2, int(math.log2(resolution)) + 1)]
 
 
 # --- mapping network --------------------------------------------------------------------------------
 
 class MappingNetwork(nn.Module):
-    """z -> w: pixel-normalise z, then ``depth`` equalized FC layers with LeakyReLU(0.2) (Sec. 2, Fig. 1b).
-
-    ``lr_mul`` = 0.01 (Appendix C): a 100x lower learning rate than the synthesis network's, for stability.
-    """
+    """z -> w: pixel-normalise z, then ``depth`` equalized FC layers with LeakyReLU(0.2) (Sec. 2, Fig. 1b);
+    ``lr_mul`` = 0.01: a 100x lower learning rate than the synthesis network's, for stability (Appendix C)."""
 
     def __init__(self, z_dim: int = 64, w_dim: int = 64, depth: int = 8, width: Optional[int] = None,
                  lr_mul: float = 0.01) -> None:
         super().__init__()
-        if depth < 1:
-            raise ValueError(f"mapping depth must be >= 1, got {depth}")
-        if min(z_dim, w_dim) < 1:
-            raise ValueError(f"z_dim and w_dim must be positive, got {z_dim}, {w_dim}")
-        width = width or w_dim
-        dims = [z_dim] + [width] * (depth - 1) + [w_dim]
+        if depth < 1 or min(z_dim, w_dim) < 1:
+            raise ValueError(f"the mapping needs depth >= 1 and positive z_dim, w_dim; got {depth}, {z_dim}, {w_dim}")
+        dims = [z_dim] + [width or w_dim] * (depth - 1) + [w_dim]
         self.norm = PixelNorm()
         self.layers = nn.ModuleList(EqualizedLinear(a, b, lr_mul=lr_mul) for a, b in zip(dims[:-1], dims[1:]))
         self.z_dim, self.w_dim, self.depth = z_dim, w_dim, depth
@@ -75,10 +64,8 @@ class MappingNetwork(nn.Module):
 # --- AdaIN and noise --------------------------------------------------------------------------------
 
 def adain(x: Tensor, y_scale: Tensor, y_bias: Tensor, eps: float = 1e-8) -> Tensor:
-    """AdaIN (eq. 1): normalise each channel of each sample to mean 0, std 1, then x * (y_s + 1) + y_b.
-
-    ``y_scale``, ``y_bias``: (N, C). The "+ 1" (official code) makes a zero-initialised style the identity.
-    """
+    """AdaIN (eq. 1): each channel of each sample to mean 0, std 1, then x * (y_s + 1) + y_b; y_s, y_b: (N, C).
+    The "+ 1" (official code) makes a zero-initialised style the identity."""
     x = x - x.mean(dim=(2, 3), keepdim=True)
     x = x * torch.rsqrt(x.pow(2).mean(dim=(2, 3), keepdim=True) + eps)
     return x * (y_scale[:, :, None, None] + 1) + y_bias[:, :, None, None]
@@ -111,12 +98,9 @@ class NoiseInjection(nn.Module):
 # --- the style layer: AdaIN (StyleGAN) or a modulated convolution (StyleGAN2) -------------------------
 
 class _SynthesisLayer(nn.Module):
-    """What both style layers do (Fig. 1b): (upsample) -> convolve -> (blur) -> noise -> bias -> LeakyReLU -> restyle.
-
-    A subclass defines ``convolve(x, w)`` and ``restyle(features, w)``, i.e. where the style w enters.
-    ``features`` is everything before ``restyle``: the maps whose statistics AdaIN overwrites (what
-    ``droplet_ratios`` reads).
-    """
+    """Both style layers (Fig. 1b): (upsample) -> convolve -> (blur) -> noise -> bias -> LeakyReLU -> restyle.
+    Subclasses say where w enters: ``convolve(x, w)``, ``restyle(features, w)``; ``features`` are the maps whose
+    statistics AdaIN overwrites (what ``droplet_ratios`` reads)."""
 
     def _add_noise_and_bias(self, channels: int, upsample: bool) -> None:
         self.upsample = upsample
@@ -207,45 +191,35 @@ STYLE_LAYERS = {"adain": StyleLayer, "demod": ModulatedStyleLayer}  # StyleGener
 # --- synthesis network ------------------------------------------------------------------------------
 
 class SynthesisNetwork(OptionalStageMixin, nn.Module):
-    """Learned constant 4x4 -> two style layers per resolution -> 1x1 toRGB at the end (Fig. 1b).
-
-    ``modulation`` picks the layer class (``STYLE_LAYERS``). With ``progressive=True`` every lower resolution
-    gets a toRGB too; at ``level`` k only the layers up to 4 * 2**k run, faded in from the previous resolution's
-    image by ``alpha`` and up-sampled to full size, as PGGAN's generator does.
-    """
+    """Learned constant 4x4 -> two style layers per resolution (``STYLE_LAYERS[modulation]``) -> 1x1 toRGB (Fig. 1b).
+    ``progressive=True`` gives every lower resolution a toRGB too; at ``level`` k only the layers up to 4 * 2**k
+    run, faded in from the resolution below by ``alpha`` and up-sampled to full size, as in PGGAN's G."""
 
     def __init__(self, w_dim: int = 64, resolution: int = 32, img_channels: int = 3, fmap_base: int = 1024,
                  fmap_max: int = 64, const_init: str = "ones", modulation: str = "adain",
                  progressive: bool = False) -> None:
         super().__init__()
-        log2 = _log2_resolution(resolution)
+        ch = _channels(resolution, fmap_base, fmap_max)
         if const_init not in ("ones", "randn"):
             raise ValueError(f"const_init must be 'ones' (official code) or 'randn' (rosinality), got {const_init!r}")
         if modulation not in STYLE_LAYERS:
             raise ValueError(f"unknown modulation {modulation!r}; choose 'adain' (StyleGAN) or 'demod' (StyleGAN2)")
-        ch = [_channels(2 ** r, fmap_base, fmap_max) for r in range(2, log2 + 1)]  # channels at 4, 8, ...
-        # Official init is ones: a spatially flat start, so layout must be learned into the constant;
-        # 'randn' (rosinality's port) gives every channel a spatial pattern from step 0.
+        # 'ones' (official): flat, the layout must be learned into it; 'randn' (rosinality): a pattern from step 0
         self.const = nn.Parameter(torch.ones(1, ch[0], 4, 4) if const_init == "ones" else torch.randn(1, ch[0], 4, 4))
         Layer = STYLE_LAYERS[modulation]
         layers = [Layer.on_constant(ch[0], w_dim), Layer(ch[0], ch[0], w_dim)]
         for c_in, c_out in zip(ch, ch[1:]):
             layers += [Layer(c_in, c_out, w_dim, upsample=True), Layer(c_out, c_out, w_dim)]
-        self.layers = nn.ModuleList(layers)
+        self.layers, self.num_layers = nn.ModuleList(layers), len(layers)
         self.to_rgb = EqualizedConv2d(ch[-1], img_channels, 1, gain=1.0)
         if progressive:  # toRGB for 4x4 .. resolution/2; the top one is ``to_rgb``
             self.to_rgb_lower = nn.ModuleList(EqualizedConv2d(c, img_channels, 1, gain=1.0) for c in ch[:-1])
         self.resolutions = [4 * 2 ** (i // 2) for i in range(len(layers))]  # the output size of each layer
         self.channels, self.resolution = ch, resolution
         self._init_growth(progressive, len(ch))
-        # Fixed noise images (one per layer) for 'const' mode: the same stochastic detail on every call.
-        g = torch.Generator().manual_seed(0)
+        g = torch.Generator().manual_seed(0)  # 'const' noise: one fixed image per layer, the same detail every call
         for i, res in enumerate(self.resolutions):
             self.register_buffer(f"noise_const_{i}", torch.randn(1, 1, res, res, generator=g))
-
-    @property
-    def num_layers(self) -> int:
-        return len(self.layers)
 
     def make_noise(self, n: int, mode: str = "random", generator: Optional[torch.Generator] = None) -> List[Tensor]:
         """Per-layer noise images (n or 1, 1, res, res): fresh N(0,1), the fixed 'const' ones, or zeros."""
@@ -272,26 +246,19 @@ class SynthesisNetwork(OptionalStageMixin, nn.Module):
         for i, layer in enumerate(self.layers[:2 * (level + 1)]):  # two layers per resolution up to the top one
             if i == 2 * level:
                 previous = x                                         # the output of the resolution below
-            given = None if noise is None else noise[i]
-            x = layer(x, ws[:, i], defaults[i] if given is None else given.to(x))
-        rgb = self._rgb(level, x)
+            x = layer(x, ws[:, i], defaults[i] if noise is None or noise[i] is None else noise[i].to(x))
+        rgb = self._end_at(level, self.to_rgb, "to_rgb_lower")(x)
         if level > 0 and alpha < 1.0:  # fade-in (PGGAN Sec. 2): the old resolution's image, up-sampled, blended out
-            rgb = torch.lerp(upsample2x(self._rgb(level - 1, previous)), rgb, alpha)
+            rgb = torch.lerp(upsample2x(self._end_at(level - 1, self.to_rgb, "to_rgb_lower")(previous)), rgb, alpha)
         return to_full_size(rgb, self.resolution)
-
-    def _rgb(self, level: int, x: Tensor) -> Tensor:
-        return self.to_rgb(x) if level == self.n_levels - 1 else self.to_rgb_lower[level](x)
 
 
 # --- generator: mapping, style mixing, truncation, synthesis ----------------------------------------
 
 def style_mixing(ws1: Tensor, ws2: Tensor, prob: float = 0.9,
                  generator: Optional[torch.Generator] = None) -> Tuple[Tensor, int]:
-    """Mixing regularisation (Sec. 3.1): with probability ``prob`` layers >= c take w2, c ~ U{1, ..., L-1}.
-
-    ``ws1``, ``ws2``: (N, L, w_dim) per-layer styles. Returns the mixed styles and the crossover index c
-    (c = L when no mixing happens). One crossover per minibatch, as in the official code.
-    """
+    """Mixing regularisation (Sec. 3.1): with probability ``prob``, layers >= c of (N, L, w_dim) ``ws1`` take
+    ``ws2``'s, c ~ U{1, ..., L-1}, one c per minibatch (official code). Returns them and c (L: no mixing)."""
     if ws1.shape != ws2.shape or ws1.dim() != 3:
         raise ValueError(f"ws1 and ws2 must both be (N, L, w_dim), got {tuple(ws1.shape)} and {tuple(ws2.shape)}")
     if not 0.0 <= prob <= 1.0:
@@ -305,10 +272,8 @@ def style_mixing(ws1: Tensor, ws2: Tensor, prob: float = 0.9,
 
 
 def truncate(ws: Tensor, w_avg: Tensor, psi: float = 0.7, cutoff: Optional[int] = None) -> Tensor:
-    """Truncation trick (Appendix B): w' = w_avg + psi (w - w_avg) on the first ``cutoff`` layers only.
-
-    psi = 1 is the identity, psi = 0 collapses every sample to w_avg; ``cutoff`` None means all layers.
-    """
+    """Truncation trick (Appendix B): w' = w_avg + psi (w - w_avg) on the first ``cutoff`` layers (None: all);
+    psi = 1 is the identity, psi = 0 collapses every sample to w_avg."""
     if ws.dim() != 3:
         raise ValueError(f"ws must be (N, L, w_dim), got {tuple(ws.shape)}")
     n_layers = ws.shape[1]
@@ -322,20 +287,11 @@ def truncate(ws: Tensor, w_avg: Tensor, psi: float = 0.7, cutoff: Optional[int] 
 class StyleGenerator(nn.Module):
     """StyleGAN's generator: mapping z -> w, broadcast to every layer (mixed while training), synthesis.
 
-    In training mode ``forward`` also updates ``w_avg`` (EMA, beta 0.995) and applies style mixing with
-    probability ``style_mixing_prob``; in eval mode it applies truncation when ``psi`` < 1.
-
-    Args:
-        z_dim, w_dim: latent sizes (paper: 512, 512; small defaults for CPU).
-        mapping_depth, mapping_width, mapping_lr_mul: the mapping MLP (paper: 8 layers of 512, lr multiplier 0.01).
-        resolution, img_channels: output size, a power of two >= 8, and 1 or 3 channels.
-        fmap_base, fmap_max: feature maps per resolution = min(fmap_max, fmap_base / resolution).
-        style_mixing_prob, w_avg_beta: mixing probability in a training batch and EMA decay of the tracked mean
-            w used by truncation (paper: 0.9, 0.995).
-        const_init: 'ones' (official) or 'randn' for the learned 4x4 input.
-        modulation: 'adain' (StyleGAN, eq. 1: ``StyleLayer``) or 'demod' (StyleGAN2: ``ModulatedStyleLayer``).
-        progressive: grow from 4x4 with ``ganlib.experiments.progressive.ProgressiveSchedule`` (with a
-            ``StyleDiscriminator(progressive=True)``); off by default, a fixed-resolution run as in StyleGAN2.
+    Training mode: ``forward`` updates ``w_avg`` (EMA, decay ``w_avg_beta``) and mixes styles with probability
+    ``style_mixing_prob``; eval mode: truncation when ``psi`` < 1. Paper: z_dim = w_dim = 512, mapping 8 x 512 at
+    ``mapping_lr_mul`` 0.01, mixing 0.9, beta 0.995 (small defaults, for CPU). ``const_init``: 'ones' (official)
+    or 'randn'; ``modulation``: 'adain' (``StyleLayer``) or 'demod' (StyleGAN2, ``ModulatedStyleLayer``);
+    ``progressive``: grow from 4x4 with a ``ProgressiveSchedule`` and ``StyleDiscriminator(progressive=True)``.
     """
 
     def __init__(self, z_dim: int = 64, w_dim: int = 64, mapping_depth: int = 8, mapping_width: Optional[int] = None,
@@ -344,24 +300,19 @@ class StyleGenerator(nn.Module):
                  const_init: str = "ones", modulation: str = "adain", progressive: bool = False) -> None:
         super().__init__()
         check_img_channels(img_channels)
-        if not 0.0 <= style_mixing_prob <= 1.0:
-            raise ValueError(f"style_mixing_prob must be in [0, 1], got {style_mixing_prob}")
-        if not 0.0 <= w_avg_beta < 1.0:
-            raise ValueError(f"w_avg_beta must be in [0, 1), e.g. 0.995, got {w_avg_beta}")
+        if not (0.0 <= style_mixing_prob <= 1.0 and 0.0 <= w_avg_beta < 1.0):
+            raise ValueError("style_mixing_prob must be in [0, 1] and w_avg_beta in [0, 1) (paper: 0.9, 0.995), "
+                             f"got {style_mixing_prob}, {w_avg_beta}")
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_depth, mapping_width, mapping_lr_mul)
         self.synthesis = SynthesisNetwork(w_dim, resolution, img_channels, fmap_base, fmap_max, const_init, modulation,
                                           progressive)
         self.register_buffer("w_avg", torch.zeros(w_dim))
+        self.num_layers = self.synthesis.num_layers
         self.z_dim, self.w_dim, self.resolution, self.img_channels = z_dim, w_dim, resolution, img_channels
         self.style_mixing_prob, self.w_avg_beta = style_mixing_prob, w_avg_beta
         self.last_crossover: Optional[int] = None  # the crossover index of the last training forward
 
-    @property
-    def num_layers(self) -> int:
-        return self.synthesis.num_layers
-
-    def set_stage(self, level: int, alpha: float = 1.0) -> None:
-        """Progressive growing: see ``SynthesisNetwork``; called by ``ProgressiveSchedule``."""
+    def set_stage(self, level: int, alpha: float = 1.0) -> None:  # for a ProgressiveSchedule: G's stage is synthesis's
         self.synthesis.set_stage(level, alpha)
 
     @property
@@ -384,8 +335,7 @@ class StyleGenerator(nn.Module):
         w = self.mapping(z)
         ws = self.broadcast(w)
         if self.training:
-            with torch.no_grad():  # running mean of w for truncation (Appendix B), beta 0.995
-                # in the buffer's dtype: under autocast w is bf16/fp16, and the running mean must stay fp32
+            with torch.no_grad():  # w's running mean for truncation (Appendix B), kept fp32 under autocast too
                 self.w_avg.copy_(torch.lerp(w.detach().to(self.w_avg.dtype).mean(0), self.w_avg, self.w_avg_beta))
             if self.style_mixing_prob > 0:
                 ws2 = self.broadcast(self.mapping(torch.randn_like(z)))
@@ -413,42 +363,38 @@ class DiscriminatorBlock(nn.Module):
 
 class StyleDiscriminator(OptionalStageMixin, nn.Module):
     """PGGAN-style D with equalized LR, blur before downsampling and minibatch stddev; returns (N,) logits.
-
-    With ``progressive=True`` each lower resolution gets a fromRGB; at ``level`` k the input is pooled to
-    4 * 2**k and only the blocks from there down run, the new one faded in by ``alpha`` (PGGAN Sec. 2).
-    """
+    ``progressive=True`` gives each lower resolution a fromRGB; at ``level`` k the input is pooled to 4 * 2**k
+    and only the blocks from there down run, the new one faded in by ``alpha`` (PGGAN Sec. 2)."""
 
     def __init__(self, resolution: int = 32, img_channels: int = 3, fmap_base: int = 1024, fmap_max: int = 64,
                  mbstd_group_size: int = 4, progressive: bool = False) -> None:
         super().__init__()
-        log2 = _log2_resolution(resolution)
+        ch = _channels(resolution, fmap_base, fmap_max)  # at 4x4, 8x8, ..., resolution
         check_img_channels(img_channels)
-        ch = {2 ** r: _channels(2 ** r, fmap_base, fmap_max) for r in range(2, log2 + 1)}
-        self.from_rgb = EqualizedConv2d(img_channels, ch[resolution], 1)
+        self.from_rgb = EqualizedConv2d(img_channels, ch[-1], 1)
         if progressive:  # fromRGB for 4x4 .. resolution/2
-            self.from_rgb_lower = nn.ModuleList(EqualizedConv2d(img_channels, ch[2 ** r], 1) for r in range(2, log2))
-        self.blocks = nn.Sequential(*[DiscriminatorBlock(ch[2 ** r], ch[2 ** (r - 1)]) for r in range(log2, 2, -1)])
+            self.from_rgb_lower = nn.ModuleList(EqualizedConv2d(img_channels, c, 1) for c in ch[:-1])
+        down = ch[::-1]  # from the top resolution down to 8x8, each block halving the side
+        self.blocks = nn.Sequential(*[DiscriminatorBlock(c_in, c_out) for c_in, c_out in zip(down, down[1:])])
         self.mbstd = MinibatchStdDev(mbstd_group_size)
-        self.conv = EqualizedConv2d(ch[4] + 1, ch[4], 3)
-        self.fc = EqualizedLinear(ch[4] * 16, ch[4])
-        self.out = EqualizedLinear(ch[4], 1, gain=1.0)
+        self.conv = EqualizedConv2d(ch[0] + 1, ch[0], 3)
+        self.fc = EqualizedLinear(ch[0] * 16, ch[0])
+        self.out = EqualizedLinear(ch[0], 1, gain=1.0)
         self.resolution, self.img_channels = resolution, img_channels
-        self._init_growth(progressive, log2 - 1)
+        self._init_growth(progressive, len(ch))
 
     def forward(self, x: Tensor) -> Tensor:
         check_images(x, self, self.img_channels, self.resolution)
         level, alpha = self.stage
         x = pool_to(x, self.resolution, 4 * 2 ** level)      # a no-op at the top level
-        h = F.leaky_relu(self._from_rgb(level, x), 0.2)
+        h = F.leaky_relu(self._end_at(level, self.from_rgb, "from_rgb_lower")(x), 0.2)
         first = self.n_levels - 1 - level                    # blocks[0] takes the full resolution down
         if level > 0:
             h = self.blocks[first](h)
             if alpha < 1.0:  # fade-in mirrored: the old fromRGB on the pooled image, blended out
-                h = torch.lerp(F.leaky_relu(self._from_rgb(level - 1, downsample2x(x)), 0.2), h, alpha)
+                old = self._end_at(level - 1, self.from_rgb, "from_rgb_lower")(downsample2x(x))
+                h = torch.lerp(F.leaky_relu(old, 0.2), h, alpha)
         x = self.blocks[first + 1:](h)
         x = F.leaky_relu(self.conv(self.mbstd(x)), 0.2)
         x = F.leaky_relu(self.fc(x.flatten(1)), 0.2)
         return self.out(x)[:, 0]
-
-    def _from_rgb(self, level: int, x: Tensor) -> Tensor:
-        return self.from_rgb(x) if level == self.n_levels - 1 else self.from_rgb_lower[level](x)
