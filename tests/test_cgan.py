@@ -83,7 +83,7 @@ def test_class_picker_logic_headless():
     G = ConditionalGenerator(4, 16, 32, 3, 8, "onehot")
     picker = ClassPicker(G, n=4, class_names=["circle", "square", "triangle", "cross"])
     first = picker.images.clone()
-    picker.widget()
+    assert picker.dropdown in picker.widget.children
     picker.dropdown.value = 2
     assert picker.label == 2 and picker.images.shape == (4, 3, 32, 32)
     assert not torch.allclose(picker.images, first)  # same latents, new label, new images

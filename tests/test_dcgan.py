@@ -125,6 +125,6 @@ def test_interpolation_widget_logic_headless():
     assert walk.images.shape == (5, 1, 28, 28)
     torch.testing.assert_close(walk.latents[0:1], walk.z_a)
     torch.testing.assert_close(walk.latents[-1:], walk.z_b)
-    walk.widget()
+    assert walk.slider in walk.widget.children
     walk.slider.value = 4
     assert torch.equal(walk.current, walk.images[4])

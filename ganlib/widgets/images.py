@@ -1,7 +1,7 @@
 """Image-GAN explorers for chapters 06-07: a latent interpolation slider and a CGAN class picker.
 
 Each object computes its images once (or per control change), exposes them as tensors so tests can
-drive the controls without a browser, builds an ipywidgets view with ``widget()``, and draws a static
+drive the controls without a browser, holds its ipywidgets box in ``widget``, and draws a static
 matplotlib figure with ``static_figure()`` for headless runs and the rendered book; ``show()`` picks
 one of the two (``ganlib.widgets.LiveView``).
 
@@ -66,7 +66,7 @@ class LatentInterpolation(LiveView):
 
     Attributes:
         ts: the ``frames`` interpolation points in [0, 1]; ``images``: G at each, (frames, C, H, W).
-        slider: the ipywidgets slider; ``current``: the image the slider shows.
+        slider: the ipywidgets slider; ``current``: the image the slider shows; ``widget``: slider and image.
     """
 
     def __init__(self, G: nn.Module, seed_a: int = 0, seed_b: int = 1, frames: int = 11,
@@ -90,7 +90,7 @@ class LatentInterpolation(LiveView):
         self.slider = widgets.IntSlider(value=0, min=0, max=frames - 1, description=f"seed {seed_a} → {seed_b}",
                                         continuous_update=False)
         self.slider.observe(self._on_slide, names="value")
-        self._box = widgets.VBox([self.slider, self.output])
+        self.widget = widgets.VBox([self.slider, self.output])
 
     def _on_slide(self, change) -> None:
         self.index = int(change["new"])
@@ -110,14 +110,8 @@ class LatentInterpolation(LiveView):
         image_grid(self.current[None], nrow=1, ax=ax, title=f"t = {float(self.ts[self.index]):.2f}")
         return fig
 
-    def widget(self):
-        """A slider over the path and the image at that point (ipywidgets), drawn when live."""
-        if not self._drawn:
-            self.redraw()
-        return self._box
-
     def _view(self):
-        return self._box
+        return self.widget
 
     def static_figure(self):
         """The whole path as one strip, seed_a on the left and seed_b on the right (the headless view)."""
@@ -134,7 +128,8 @@ class ClassPicker(LiveView):
     """Pick a class; the grid redraws with the same ``n`` latents and that label (a CGAN's knob).
 
     Attributes:
-        class_names: one name per class; ``images``: the current grid (n, C, H, W); ``dropdown``.
+        class_names: one name per class; ``images``: the current grid (n, C, H, W); ``dropdown``; ``widget``:
+            the dropdown and the grid.
     """
 
     def __init__(self, G: nn.Module, n: int = 16, class_names: Optional[Sequence[str]] = None, seed: int = 0) -> None:
@@ -154,7 +149,7 @@ class ClassPicker(LiveView):
         self.dropdown = widgets.Dropdown(options=[(name, c) for c, name in enumerate(self.class_names)],
                                          value=self.label, description="class")
         self.dropdown.observe(lambda change: self.pick(change["new"]), names="value")
-        self._box = widgets.VBox([self.dropdown, self.output])
+        self.widget = widgets.VBox([self.dropdown, self.output])
 
     def pick(self, label: int) -> Tensor:
         """Redraw the grid for ``label`` and return it (the dropdown follows)."""
@@ -177,14 +172,8 @@ class ClassPicker(LiveView):
         image_grid(self.images, nrow=int(math.sqrt(self.n)) or 1, ax=ax, title=f"class {self.class_names[self.label]}")
         return fig
 
-    def widget(self):
-        """A class selector and the grid for that class (ipywidgets), drawn when live."""
-        if not self._drawn:
-            self.redraw()
-        return self._box
-
     def _view(self):
-        return self._box
+        return self.widget
 
     def static_figure(self, per_class: int = 8):
         """One row per class, the same ``per_class`` latents in every row: only the label changes."""
