@@ -4,7 +4,7 @@ A ``Hook`` overrides any of five callbacks and may keep state across checkpoints
 
 * ``WeightClip``: WGAN's clamp of the critic after each of its steps (Arjovsky et al. 2017, Alg. 1);
 * ``Evaluate``: the one periodic evaluation, with the one cadence rule; ``ganlib.experiments.toy``'s
-  ``ModeTracker`` and ``W1Probe`` are ``Evaluate``s;
+  ``ModeTracker`` and ``W1Probe`` are ``Evaluate``s, and so is ``TimedEvaluate``, which adds a training clock;
 
 and one schedule that is not a hook but changes the loop from outside too: ``wgan_critic_schedule``.
 
@@ -13,6 +13,7 @@ plots (``ganlib.viz.LivePlot``), sample grids (``ganlib.cli``).
 """
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
 
 from ganlib.losses import clip_weights_
@@ -104,6 +105,43 @@ class Evaluate(Hook):
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         if "records" in state:  # hooks that became Evaluates (ModeTracker, W1Probe) saved none before
             self.records = {k: list(v) for k, v in state["records"].items()}
+
+
+class TimedEvaluate(Evaluate):
+    """An ``Evaluate`` with a training clock, for comparisons at equal wall-clock time (chapter 09: PGGAN vs LapGAN).
+
+    ``seconds`` adds up the time spent inside training steps, from this hook's ``on_step_start`` to its
+    ``on_step_end``: its own evaluations, and whatever runs between steps or between fits (checkpoints, sample
+    grids), are not counted. With ``at`` and ``once``: after the first step that brings ``seconds`` to ``at`` or
+    more, ``once(trainer)`` is called (before that step's periodic evaluation) and ``result`` becomes
+    ``{'step': trainer.step, 'seconds': seconds, **once(trainer)}``; it stays None until then.
+
+    Cadence, records and checkpoint state are ``Evaluate``'s. The clock is not saved (a resumed run counts from
+    0), so a checkpoint moves freely between a ``TimedEvaluate`` and a plain ``Evaluate``. ``clock`` is the time
+    source, ``time.perf_counter`` unless a test gives its own.
+    """
+
+    def __init__(self, fn: Callable[["Trainer"], Dict[str, float]], every: Union[int, Callable[[int], int]], *,
+                 at: Optional[float] = None, once: Optional[Callable[["Trainer"], Dict[str, Any]]] = None,
+                 at_end: bool = True, clock: Callable[[], float] = time.perf_counter) -> None:
+        super().__init__(fn, every, at_end=at_end)
+        if (at is None) != (once is None):
+            raise ValueError("give both at (seconds) and once (a function of the trainer), or neither")
+        if at is not None and not at >= 0:
+            raise ValueError(f"at must be >= 0 seconds, got {at}")
+        self.at, self.once, self.clock = at, once, clock
+        self.seconds = 0.0
+        self.result: Optional[Dict[str, Any]] = None
+        self._started = 0.0
+
+    def on_step_start(self, trainer: "Trainer", step: int) -> None:
+        self._started = self.clock()
+
+    def on_step_end(self, trainer: "Trainer", step: int, logs: Optional[Dict[str, float]]) -> None:
+        self.seconds += self.clock() - self._started  # first: the evaluations below are not training time
+        if self.once is not None and self.result is None and self.seconds >= self.at:
+            self.result = {"step": trainer.step, "seconds": self.seconds, **self.once(trainer)}
+        super().on_step_end(trainer, step, logs)
 
 
 def wgan_critic_schedule(step: int, n_critic: int = 5) -> int:

@@ -189,3 +189,23 @@ def test_level_viewer_widget_logic():
     assert not torch.equal(first, viewer.out["images"][-1])
     fig = draw_lapgan_levels(viewer.out, n=2)
     assert len(fig.axes) == 2 * 7  # base + (coarse, residual, sum) x 2 levels, per row
+
+
+def test_fit_levels_for_splits_the_budget_by_hand():
+    from ganlib.experiments.lapgan import fit_levels_for
+
+    model = _model()
+    images = torch.rand(32, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    ticks = iter(range(1000))
+    clock = lambda: float(next(ticks))  # noqa: E731  every reading is 1 s later
+    gens, steps, total = fit_levels_for(model, images, 10.0, batch_size=8, ema_decay=0.9, chunk=2, clock=clock)
+    # budgets 4.2, 3.5, 2.3 s; one clock reading per chunk, so ceil(budget) chunks of 2 steps each;
+    # readings: start 0; level 0 at 1 and 2..6; level 1 at 7 and 8..11; level 2 at 12 and 13..15; the end 16
+    assert steps == [10, 8, 6] and total == 16.0
+    assert all(g is not model.generators[k] for k, g in enumerate(gens))  # the EMA copies
+    ticks = iter(range(1000))
+    gens, steps, _ = fit_levels_for(model, images, 0.0, batch_size=8, chunk=2, clock=clock)
+    assert steps == [2, 2, 2] and all(g is model.generators[k] for k, g in enumerate(gens))  # one chunk each, no EMA
+    assert model.sample(3, generators=gens).shape == (3, 1, 32, 32)
+    with pytest.raises(ValueError, match="one share"):
+        fit_levels_for(model, images, 1.0, shares=(0.5, 0.5))

@@ -420,3 +420,40 @@ def test_linear_lr_decay_decays_from_the_resumed_trainers_own_lr(tmp_path):
     resumed.resume(tmp_path / "ckpt.pt")
     resumed.fit(6)  # lr of step 5 = base * (1 - 0.99 * 5 / 10), from the new base 1e-4, not the saved 1e-3
     assert resumed.g_opt.param_groups[0]["lr"] == pytest.approx(1e-4 * (1 - 0.99 * 0.5))
+
+
+def test_timed_evaluate_counts_only_training_time_and_fires_once():
+    from ganlib.hooks import TimedEvaluate
+
+    clock = {"t": 0.0}
+    order = []
+
+    class Tick(Hook):  # each D step "takes" 1 s of training
+        def on_d_step_end(self, trainer):
+            clock["t"] += 1.0
+
+    def slow_eval(tr):  # evaluations and the one-off score "take" far longer: none of it may count
+        order.append(("eval", tr.step))
+        clock["t"] += 100.0
+        return {"n": tr.step}
+
+    def once(tr):
+        order.append(("once", tr.step))
+        clock["t"] += 1000.0
+        return {"score": 42.0}
+
+    timed = TimedEvaluate(slow_eval, every=3, at=2.5, once=once, clock=lambda: clock["t"])
+    plain = Evaluate(lambda tr: {"n": tr.step}, every=3)
+    trainer = make_trainer(n_critic=1, hooks=[Tick(), timed, plain])
+    trainer.fit(7)
+    assert timed.seconds == 7.0  # one second per step, the 3 evaluations and the one-off excluded
+    assert timed.result == {"step": 3, "seconds": 3.0, "score": 42.0}  # the first step with >= 2.5 s
+    assert order == [("once", 3), ("eval", 3), ("eval", 6), ("eval", 7)]  # once, before that step's evaluation
+    assert timed.records == plain.records  # Evaluate's cadence and records, unchanged
+    assert timed.state_dict() == plain.state_dict()  # checkpoints move between the two
+    trainer.fit(9)
+    assert timed.seconds == 9.0 and [o for o in order if o[0] == "once"] == [("once", 3)]
+    untimed = TimedEvaluate(lambda tr: {}, every=2)
+    with pytest.raises(ValueError, match="both"):
+        TimedEvaluate(lambda tr: {}, every=2, at=1.0)
+    assert untimed.result is None
