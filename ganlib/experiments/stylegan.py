@@ -232,6 +232,26 @@ def layer_ranges(G: StyleGenerator) -> Dict[str, Tuple[int, int]]:
 
 
 @torch.no_grad()
+def swapped_factors(G: StyleGenerator, net: FactorNet, n: int, seed: int, ranges: Dict[str, Tuple[int, int]]
+                    ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor], Dict[str, Dict[str, Tensor]]]:
+    """The factors ``net`` reads off ``n`` image pairs (A, B) drawn from ``seed`` (const noise, eval mode), and off
+    A with the styles of each layer range [start, stop) taken from B (StyleGAN Sec. 3.1, Fig. 3).
+
+    Returns (A's factors, B's factors, {range name: the mixed images' factors}).
+    """
+    with eval_mode(G):
+        device = G.w_avg.device
+        g = torch.Generator().manual_seed(seed)
+        za, zb = torch.randn(n, G.z_dim, generator=g).to(device), torch.randn(n, G.z_dim, generator=g).to(device)
+        wa, wb = G.styles(za), G.styles(zb)
+        read = lambda ws: predict_factors(net, G.synthesis(ws, noise_mode="const"))  # noqa: E731
+        fa, fb = read(wa), read(wb)
+        layer = torch.arange(G.num_layers, device=device).view(1, -1, 1)
+        mixed = {name: read(torch.where((layer >= start) & (layer < stop), wb, wa))
+                 for name, (start, stop) in ranges.items()}
+    return fa, fb, mixed
+
+
 def style_transfer_scores(G: StyleGenerator, net: FactorNet, n: int = 500, seed: int = 0,
                           ranges: Optional[Dict[str, Tuple[int, int]]] = None) -> Dict[str, Dict[str, float]]:
     """For each layer range: take image A's styles, replace that range by image B's, and measure how far
@@ -240,29 +260,20 @@ def style_transfer_scores(G: StyleGenerator, net: FactorNet, n: int = 500, seed:
     Score per factor: categorical -- P(mixed == B | A != B); continuous -- least-squares slope of
     (mixed - A) on (B - A). 0 = the range does not touch that factor, 1 = it carries it completely.
     """
-    with eval_mode(G):
-        device = G.w_avg.device
-        g = torch.Generator().manual_seed(seed)
-        za, zb = torch.randn(n, G.z_dim, generator=g).to(device), torch.randn(n, G.z_dim, generator=g).to(device)
-        wa, wb = G.styles(za), G.styles(zb)
-        fa = predict_factors(net, G.synthesis(wa, noise_mode="const"))
-        fb = predict_factors(net, G.synthesis(wb, noise_mode="const"))
-        ranges = dict(ranges or layer_ranges(G))
-        ranges.setdefault("all", (0, G.num_layers))
-        layer = torch.arange(G.num_layers, device=device).view(1, -1, 1)
-        scores: Dict[str, Dict[str, float]] = {}
-        for name, (start, stop) in ranges.items():
-            ws = torch.where((layer >= start) & (layer < stop), wb, wa)
-            fm = predict_factors(net, G.synthesis(ws, noise_mode="const"))
-            row = {}
-            for k in FACTORS:
-                if k in CATEGORICAL:
-                    differ = fa[k] != fb[k]
-                    row[k] = (fm[k][differ] == fb[k][differ]).float().mean().item() if differ.any() else float("nan")
-                else:
-                    d_b, d_m = fb[k] - fa[k], fm[k] - fa[k]
-                    row[k] = (d_b * d_m).sum().item() / max(d_b.pow(2).sum().item(), 1e-12)
-            scores[name] = row
+    ranges = dict(ranges or layer_ranges(G))
+    ranges.setdefault("all", (0, G.num_layers))
+    fa, fb, mixed = swapped_factors(G, net, n, seed, ranges)
+    scores: Dict[str, Dict[str, float]] = {}
+    for name, fm in mixed.items():
+        row = {}
+        for k in FACTORS:
+            if k in CATEGORICAL:
+                differ = fa[k] != fb[k]
+                row[k] = (fm[k][differ] == fb[k][differ]).float().mean().item() if differ.any() else float("nan")
+            else:
+                d_b, d_m = fb[k] - fa[k], fm[k] - fa[k]
+                row[k] = (d_b * d_m).sum().item() / max(d_b.pow(2).sum().item(), 1e-12)
+        scores[name] = row
     return scores
 
 
