@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 import time
 from pathlib import Path
@@ -76,15 +75,6 @@ def train() -> clf.MnistCNN:
     return net.eval()
 
 
-def record_checksum(digest: str) -> None:
-    source = Path(clf.__file__)
-    text = source.read_text()
-    new, count = re.subn(r'CLASSIFIER_SHA256 = "[0-9a-f]{64}"', f'CLASSIFIER_SHA256 = "{digest}"', text)
-    if count != 1:
-        raise RuntimeError(f"could not find the CLASSIFIER_SHA256 line in {source}")
-    source.write_text(new)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only evaluate the shipped weights")
@@ -101,11 +91,7 @@ def main() -> None:
     print(f"held-out accuracy {acc:.4f} ({len(xh)} digits), trained in {time.time() - start:.0f} s")
     if acc < 0.98:
         raise SystemExit("held-out accuracy below 0.98: weights NOT written")
-    path = clf.classifier_path()
-    torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, path)
-    digest = clf.sha256_of(path)
-    record_checksum(digest)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB), sha256 {digest}")
+    clf.ship_weights(net, clf.classifier_path(), clf.__file__, "CLASSIFIER_SHA256")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ their sha256 in ``ganlib/experiments/stylegan.py``.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from pathlib import Path
@@ -23,18 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ganlib.experiments import stylegan as lab  # noqa: E402
+from ganlib.metrics.classifier import ship_weights  # noqa: E402
 
 STEPS = 3000
 SEED = 2024
 MIN_SHAPE_ACCURACY = 0.99  # real renders' shapes must be read almost perfectly, or the scores built on it mislead
-
-
-def record_checksum(digest: str) -> None:
-    source = Path(lab.__file__)
-    new, count = re.subn(r'FACTOR_NET_SHA256 = "[0-9a-f]{64}"', f'FACTOR_NET_SHA256 = "{digest}"', source.read_text())
-    if count != 1:
-        raise RuntimeError(f"could not find the FACTOR_NET_SHA256 line in {source}")
-    source.write_text(new)
 
 
 def show(scores: dict) -> str:
@@ -55,11 +47,7 @@ def main() -> None:
     print(f"trained {STEPS} steps in {time.time() - start:.0f} s; held-out scores (accuracy / R^2): {show(scores)}")
     if scores["shape"] < MIN_SHAPE_ACCURACY:
         raise SystemExit(f"shape accuracy below {MIN_SHAPE_ACCURACY}: weights NOT written")
-    path = lab.factor_net_path()
-    torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, path)
-    digest = lab.sha256_of(path)
-    record_checksum(digest)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB), sha256 {digest}")
+    ship_weights(net, lab.factor_net_path(), lab.__file__, "FACTOR_NET_SHA256")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,22 @@ def test_weights_load_with_weights_only_and_checksum_matches():
     net.load_state_dict(state)  # strict: every key present, no extra ones
 
 
+def test_ship_weights_records_the_files_sha256_where_the_loader_checks_it(tmp_path):
+    source = tmp_path / "module.py"
+    source.write_text('X = 1\nNET_SHA256 = "' + "0" * 64 + '"\n')
+    net = torch.nn.Linear(3, 2)
+    digest = clf.ship_weights(net, tmp_path / "net.pt", source, "NET_SHA256")
+    assert digest == hashlib.sha256((tmp_path / "net.pt").read_bytes()).hexdigest()
+    assert source.read_text() == f'X = 1\nNET_SHA256 = "{digest}"\n'
+    state = torch.load(tmp_path / "net.pt", weights_only=True)
+    assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
+    clf.check_sha256(tmp_path / "net.pt", digest, "fix it")  # the recorded one passes
+    with pytest.raises(ValueError, match="net.pt does not match the recorded checksum.*; fix it"):
+        clf.check_sha256(tmp_path / "net.pt", "f" * 64, "fix it")
+    with pytest.raises(RuntimeError, match="OTHER_SHA256"):
+        clf.ship_weights(net, tmp_path / "net.pt", source, "OTHER_SHA256")
+
+
 def test_heldout_accuracy_at_least_98_percent():
     x, y = mnist(28, "heldout")
     assert clf.conditional_accuracy(x, y) >= 0.98

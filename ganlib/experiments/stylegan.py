@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ganlib.data.mnist import data_dir
 from ganlib.data.shapes import BACKGROUNDS, PALETTE, POSITION_RANGE, SHAPE_NAMES, SIZE_RANGE, render, sample_factors
-from ganlib.metrics.classifier import sha256_of
+from ganlib.metrics.classifier import check_sha256
 from ganlib.metrics.frechet import frechet_distance
 from ganlib.models.stylegan import StyleGenerator
 from ganlib.runtime import eval_mode
@@ -112,11 +112,7 @@ def load_factor_net(device: Optional[torch.device] = None) -> FactorNet:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: restore it with `git checkout -- data/{FACTOR_NET_FILE}` or "
                                 "re-create it with `python scripts/train_factor_net.py` (about a minute)")
-    digest = sha256_of(path)
-    if digest != FACTOR_NET_SHA256:
-        raise ValueError(f"{path} does not match the recorded checksum (sha256 {digest[:12]}..., expected "
-                         f"{FACTOR_NET_SHA256[:12]}...): the file is corrupt or was retrained without updating "
-                         f"FACTOR_NET_SHA256; restore it with `git checkout -- data/{FACTOR_NET_FILE}`")
+    check_sha256(path, FACTOR_NET_SHA256, f"restore it with `git checkout -- data/{FACTOR_NET_FILE}`")
     net = FactorNet()
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return net.to(device or torch.device("cpu")).eval().requires_grad_(False)

@@ -19,6 +19,7 @@ digit by 2 pixels, so the crop is the exact inverse (a resize would blur the str
 from __future__ import annotations
 
 import hashlib
+import re
 import warnings
 from pathlib import Path
 from typing import Dict, Optional, Union
@@ -90,6 +91,28 @@ def sha256_of(path: Union[str, Path]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def check_sha256(path: Path, expected: str, fix: str) -> None:
+    """Refuse a shipped weights file whose sha256 is not the recorded ``expected``; ``fix`` says how to restore it."""
+    digest = sha256_of(path)
+    if digest != expected:
+        raise ValueError(f"{path} does not match the recorded checksum (sha256 {digest[:12]}..., expected "
+                         f"{expected[:12]}...): the file is corrupt or was retrained without recording its "
+                         f"checksum; {fix}")
+
+
+def ship_weights(net: nn.Module, path: Path, source: Union[str, Path], constant: str) -> str:
+    """The tail of ``scripts/train_*.py``: save ``net``'s weights to ``path``, record their sha256 as
+    ``constant = "<hex>"`` in the Python file ``source`` (where its loader checks it), say so, return the digest."""
+    torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, path)
+    digest, source = sha256_of(path), Path(source)
+    new, count = re.subn(rf'{constant} = "[0-9a-f]{{64}}"', f'{constant} = "{digest}"', source.read_text())
+    if count != 1:
+        raise RuntimeError(f"could not find the {constant} line in {source}")
+    source.write_text(new)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB), sha256 {digest}")
+    return digest
+
+
 _CACHE: Dict[str, MnistCNN] = {}
 
 
@@ -106,11 +129,7 @@ def load_classifier(device: Optional[Union[str, torch.device]] = None) -> MnistC
         raise FileNotFoundError(f"classifier weights {path} are missing; they ship with the repository -- restore "
                                 "them with `git checkout data/mnist_classifier.pt`, or retrain with "
                                 "`python scripts/train_classifier.py`")
-    digest = sha256_of(path)
-    if digest != CLASSIFIER_SHA256:
-        raise ValueError(f"{path} does not match the recorded checksum (sha256 {digest[:12]}..., expected "
-                         f"{CLASSIFIER_SHA256[:12]}...): the file is corrupt or was retrained without updating "
-                         "ganlib/metrics/classifier.py; restore it with `git checkout data/mnist_classifier.pt`")
+    check_sha256(path, CLASSIFIER_SHA256, "restore it with `git checkout data/mnist_classifier.pt`")
     state = torch.load(path, map_location="cpu", weights_only=True)
     net = MnistCNN()
     net.load_state_dict(state)
