@@ -30,6 +30,18 @@ def test_wgangp_geometry():
     assert math.isclose(grid.centers[:, 0].max().item(), 4 / 2.828, rel_tol=1e-5)
 
 
+def test_held_out_geometries_have_their_hand_computed_centres():
+    grid = data.toy("grid_3x3")
+    expected = torch.tensor([[x, y] for x in (-1.5, 0.0, 1.5) for y in (-1.5, 0.0, 1.5)])
+    assert grid.std == 0.1 and torch.equal(grid.centers, expected)
+    ring = data.toy("ring_5")
+    # a regular pentagon of radius 2: cos 72 = (sqrt 5 - 1)/4, cos 144 = -(sqrt 5 + 1)/4
+    c72, c144 = (math.sqrt(5) - 1) / 4, -(math.sqrt(5) + 1) / 4
+    s72, s144 = math.sqrt(1 - c72**2), math.sqrt(1 - c144**2)
+    expected = 2 * torch.tensor([[1, 0], [c72, s72], [c144, s144], [c144, -s144], [c72, -s72]])
+    assert ring.std == 0.05 and torch.allclose(ring.centers, expected, atol=1e-6)
+
+
 def test_mixture_samples_have_the_right_moments():
     grid = data.toy("grid")
     x = grid.sample(40000, generator=torch.Generator().manual_seed(0))

@@ -7,7 +7,7 @@ import torch
 from ganlib import data, metrics
 
 
-@pytest.mark.parametrize("name, modes", [("ring", 8), ("grid", 25)])
+@pytest.mark.parametrize("name, modes", [("ring", 8), ("grid", 25), ("grid_3x3", 9), ("ring_5", 5)])
 def test_exact_mixture_samples_score_all_modes_and_98_9_percent(name, modes):
     mix = data.toy(name)
     hq = []
