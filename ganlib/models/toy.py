@@ -42,15 +42,23 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """A point -> MLP -> one raw score (a logit, or a critic value). No sigmoid: losses take logits."""
+    """A point -> MLP -> one raw score (a logit, or a critic value). No sigmoid: losses take logits.
+
+    ``pac`` > 1 is PacGAN (Lin et al. 2018, Sec. 3): D judges packs of ``pac`` samples of one kind, consecutive
+    rows concatenated into one input of ``pac * in_dim``, so (N, in_dim) in gives N / pac scores out.
+    """
 
     def __init__(self, in_dim: int = 2, hidden: int = 512, depth: int = 3, activation: str = "relu",
-                 batchnorm: bool = False) -> None:
+                 batchnorm: bool = False, pac: int = 1) -> None:
         super().__init__()
-        self.in_dim = in_dim
-        self.net = mlp(in_dim, 1, hidden, depth, activation, batchnorm)
+        if not isinstance(pac, int) or pac < 1:
+            raise ValueError(f"pac must be a positive int, got {pac!r}")
+        self.in_dim, self.pac = in_dim, pac
+        self.net = mlp(in_dim * pac, 1, hidden, depth, activation, batchnorm)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 2 or x.shape[1] != self.in_dim:
             raise ValueError(f"MLPDiscriminator expects inputs of shape (N, {self.in_dim}), got {tuple(x.shape)}")
-        return self.net(x)[:, 0]
+        if x.shape[0] % self.pac:
+            raise ValueError(f"PacGAN with pac={self.pac} needs a batch that divides into packs, got {x.shape[0]} rows")
+        return self.net(x.reshape(-1, self.pac * self.in_dim))[:, 0]
