@@ -348,18 +348,29 @@ def _run_single(r: Recipe, folder: Path, steps: Optional[int], progress: bool, l
     G, D = _networks(r)
     x, y = mnist(28, "train")
     source = TensorSource(x, y if r.kind == "conditional" else None, batch_size=r.batch, seed=r.seed, device=device)
-    clock = WallClock()
     keep = ("fd", "accuracy")
-    evaluate = Evaluate(_scores_logger(r, clock, log, lambda tr: {
-        k: v for k, v in measure(export_copy(tr, r), r, n=n_eval, floor=False).items() if k in keep}), every=r.eval_every)
+    trainer, clock, evaluate = _fit_nonsaturating(r, G, D, source, folder, steps, lambda tr: {
+        k: v for k, v in measure(export_copy(tr, r), r, n=n_eval, floor=False).items() if k in keep},
+        progress, log, device)
+    return Finished(export_copy(trainer, r), trainer.step, trainer.d_steps * r.batch, clock.seconds,
+                    evaluate.records, clock.cpu_seconds)
+
+
+def _fit_nonsaturating(r: Recipe, G: nn.Module, D: nn.Module, source: Any, folder: Path, steps: int,
+                       score: Callable[[Trainer], Dict[str, float]], progress: bool, log: Callable[[str], None],
+                       device: torch.device, **trainer_kwargs: Any) -> Tuple[Trainer, WallClock, Evaluate]:
+    """Train (or resume) G and D with the non-saturating loss to ``steps``, scored every ``eval_every`` steps:
+    the loop DCGAN, CGAN and StyleGAN share (StyleGAN adds its R1 through ``trainer_kwargs``)."""
+    clock = WallClock()
+    evaluate = Evaluate(_scores_logger(r, clock, log, score), every=r.eval_every)
     checkpoint = folder / "checkpoint.pt"
     trainer = Trainer(G, D, source, d_loss=losses.discriminator_bce, g_loss=losses.generator_nonsaturating,
                       lr=r.lr, betas=r.betas, ema_decay=r.ema_decay, hooks=[clock, evaluate],
-                      checkpoint_path=checkpoint, checkpoint_every=r.checkpoint_every, progress=progress, device=device)
+                      checkpoint_path=checkpoint, checkpoint_every=r.checkpoint_every, progress=progress,
+                      device=device, **trainer_kwargs)
     _resume_or_start(trainer, checkpoint, clock, r.name, steps, log)
     trainer.fit(steps)
-    return Finished(export_copy(trainer, r), trainer.step, trainer.d_steps * r.batch, clock.seconds,
-                    evaluate.records)
+    return trainer, clock, evaluate
 
 
 def _run_lapgan(r: Recipe, folder: Path, steps: Optional[int], progress: bool, log: Callable[[str], None],
@@ -434,18 +445,10 @@ def _run_stylegan(r: Recipe, folder: Path, steps: Optional[int], progress: bool,
     G, D = _networks(r)
     source = SamplerSource(lambda k, generator: render(sample_factors(k, generator), 32), batch_size=r.batch,
                            seed=r.seed, device=device)
-    clock = WallClock()
     keep = ("shape_confidence", "factor_fd", "coarse_swap_changes_shape", "fine_swap_changes_shape")
-    evaluate = Evaluate(_scores_logger(r, clock, log, lambda tr: {
-        k: v for k, v in measure_stylegan(_export_stylegan(tr), n=n_eval, floor=False).items() if k in keep}),
-        every=r.eval_every)
-    checkpoint = folder / "checkpoint.pt"
-    trainer = Trainer(G, D, source, d_loss=losses.discriminator_bce, g_loss=losses.generator_nonsaturating,
-                      d_penalty=r1_regularizer(r.extra["gamma"]), d_penalty_every=r.extra["r1_every"],
-                      lr=r.lr, betas=r.betas, ema_decay=r.ema_decay, hooks=[clock, evaluate],
-                      checkpoint_path=checkpoint, checkpoint_every=r.checkpoint_every, progress=progress, device=device)
-    _resume_or_start(trainer, checkpoint, clock, r.name, steps, log)
-    trainer.fit(steps)
+    trainer, clock, evaluate = _fit_nonsaturating(r, G, D, source, folder, steps, lambda tr: {
+        k: v for k, v in measure_stylegan(_export_stylegan(tr), n=n_eval, floor=False).items() if k in keep},
+        progress, log, device, d_penalty=r1_regularizer(r.extra["gamma"]), d_penalty_every=r.extra["r1_every"])
     return Finished(_export_stylegan(trainer), trainer.step, trainer.d_steps * r.batch, clock.seconds,
                     evaluate.records, clock.cpu_seconds)
 
