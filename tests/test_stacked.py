@@ -75,5 +75,7 @@ def test_pacgan_packing_pairs_consecutive_samples():
 @pytest.mark.parametrize("model", ["dcgan", "pacdcgan2"])
 def test_benchmark_smoke_run_reports_modes_and_kl(model):
     result = _benchmark_module().run(model, "smoke")
-    assert set(result) == {"modes", "kl", "samples", "steps", "scale", "seconds"}
+    assert set(result) == {"modes", "kl", "samples", "steps", "batch", "width", "seed", "scale", "seconds",
+                           "cpu_seconds", "kind"}
+    assert result["kind"] == "model" and result["batch"] == 16 and result["width"] == 8 and result["seed"] == 0
     assert 1 <= result["modes"] <= 1000 and 0 <= result["kl"] <= round(math.log(1000), 4) and result["steps"] == 4
