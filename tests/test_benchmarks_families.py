@@ -1,21 +1,18 @@
 """benchmarks/mnist_families.py: its smoke run, what it writes, and the committed results chapter 10 reads."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
 from torchvision.io import read_image
+import repo_files
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ("DCGAN", "PGGAN", "StyleGAN")
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("mnist_families", ROOT / "benchmarks" / "mnist_families.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return repo_files.load("benchmarks/mnist_families.py", "mnist_families")
 
 
 def test_smoke_run_writes_curves_a_floor_and_the_sample_grid(tmp_path):

@@ -1,19 +1,16 @@
 """benchmarks/throughput.py: its reference loop is pytorch/examples' DCGAN, its smoke run, its committed results."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
+import repo_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("throughput", ROOT / "benchmarks" / "throughput.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return repo_files.load("benchmarks/throughput.py", "throughput")
 
 
 def count(net):

@@ -1,5 +1,4 @@
 """benchmarks/toy_modes.py: its metric on exact mixture samples, its summary, its smoke run and JSON shape."""
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -11,15 +10,13 @@ from torch import nn
 
 from ganlib.data import toy
 from ganlib.experiments.toy import ToyConfig, ToyResult, score, summarise
+import repo_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("toy_modes", ROOT / "benchmarks" / "toy_modes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return repo_files.load("benchmarks/toy_modes.py", "toy_modes")
 
 
 class ExactSampler(nn.Module):

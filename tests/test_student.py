@@ -4,7 +4,6 @@ No kernel is started: the exercise cells are pure functions of torch, so their s
 namespace, as the notebook would run them.
 """
 import ast
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ganlib.exercises import EXERCISES
+import repo_files
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -19,10 +19,7 @@ CHAPTERS = {n: next(NOTEBOOKS.glob(f"{n:02d}_*.ipynb")) for n in range(1, 11)}
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("student_build", ROOT / "scripts" / "student.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return repo_files.load("scripts/student.py", "student_build")
 
 
 student = _load_script()
