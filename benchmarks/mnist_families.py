@@ -33,7 +33,7 @@ import ganlib  # noqa: E402
 from ganlib import losses  # noqa: E402
 from ganlib.data import TensorSource, mnist  # noqa: E402
 from ganlib.experiments.progressive import ProgressiveSchedule, make_trainer  # noqa: E402
-from ganlib.hooks import Evaluate  # noqa: E402
+from ganlib.hooks import TimedEvaluate  # noqa: E402
 from ganlib.metrics.classifier import classifier_fd  # noqa: E402
 from ganlib.models import dcgan, pggan  # noqa: E402
 from ganlib.models.stylegan import StyleDiscriminator, StyleGenerator  # noqa: E402
@@ -104,17 +104,13 @@ def run(scale: str, seed: int = 0, families: Optional[List[str]] = None) -> Dict
             continue
         ganlib.seed_everything(seed)
         trainer = make()
-        # CPU time of this process, training only (not the FD's): on a shared machine wall time measures the
-        # neighbours, and a paused run would count its pause
-        clock = {"seconds": 0.0, "since": time.process_time()}
-
         def measure(tr: Trainer) -> Dict[str, float]:
-            clock["seconds"] += time.process_time() - clock["since"]
             fd = classifier_fd(samples(tr, cfg["n_eval"], seed + 1).to(device), held)
-            clock["since"] = time.process_time()
-            return {"fd": round(fd, 3), "seconds": round(clock["seconds"], 1)}
+            return {"fd": round(fd, 3), "seconds": round(curve.seconds, 1)}
 
-        curve = Evaluate(measure, every=cfg["every"])
+        # TimedEvaluate counts training steps only, not the FD's; in CPU time of this process, because on a shared
+        # machine wall time measures the neighbours and a paused run would count its pause
+        curve = TimedEvaluate(measure, every=cfg["every"], clock=time.process_time)
         trainer.hooks.append(curve)
         trainer.fit(cfg["steps"])
         rec = curve.records
@@ -126,7 +122,7 @@ def run(scale: str, seed: int = 0, families: Optional[List[str]] = None) -> Dict
 
 
 def save(results: Dict[str, dict], scale: str, torch_threads: int, out: Path) -> None:
-    """The JSON (atomically) and a PNG of each family's 16 samples, one row of a 4x4 grid per family."""
+    """The JSON (atomically) and a PNG of each family's 16 samples, one row of 16 per family."""
     from torchvision.utils import save_image
 
     families = [k for k, r in results.items() if r["kind"] == "model"]
