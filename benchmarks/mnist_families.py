@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import ganlib  # noqa: E402
 from ganlib import losses  # noqa: E402
+from ganlib.checkpoint import atomic_write  # noqa: E402
 from ganlib.data import TensorSource, mnist  # noqa: E402
 from ganlib.experiments.progressive import ProgressiveSchedule, make_trainer  # noqa: E402
 from ganlib.hooks import TimedEvaluate  # noqa: E402
@@ -130,10 +131,7 @@ def save(results: Dict[str, dict], scale: str, torch_threads: int, out: Path) ->
     table = {"scale": scale, "settings": SETTINGS[scale], "torch_threads": torch_threads, "seconds": "process CPU time",
              "torch": torch.__version__, "device": str(ganlib.device()),
              "results": {k: {f: v for f, v in r.items() if f != "samples"} for k, r in results.items()}}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table, indent=2) + "\n")
-    tmp.replace(out)
+    atomic_write(out, lambda fh: fh.write((json.dumps(table, indent=2) + "\n").encode()))
     if grids:
         save_image(torch.cat(grids), out.with_suffix(".png"), nrow=16, normalize=True, value_range=(-1, 1), padding=1)
 

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import ganlib  # noqa: E402
 from ganlib import losses  # noqa: E402
+from ganlib.checkpoint import atomic_write  # noqa: E402
 from ganlib.data import SamplerSource  # noqa: E402
 from ganlib.data.stacked import images_only, stacked_mnist, stacked_sampler  # noqa: E402
 from ganlib.metrics.classifier import stacked_mode_stats  # noqa: E402
@@ -139,10 +140,7 @@ def main() -> None:
 def merge(out: Path, results: dict) -> None:
     merged = json.loads(out.read_text()) if out.is_file() else {}
     merged.update(results)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
-    tmp.replace(out)
+    atomic_write(out, lambda fh: fh.write((json.dumps(merged, indent=2, sort_keys=True) + "\n").encode()))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ import argparse
 import json
 import math
 import multiprocessing as mp
-import os
 import statistics
 import sys
 import time
@@ -47,6 +46,7 @@ from typing import Any, Dict, List, Optional
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ganlib.checkpoint import atomic_write  # noqa: E402
 from ganlib.experiments.toy import (ToyConfig, ToyResult, drs_score, published_defaults, summarise,  # noqa: E402
                                     train_toy)
 
@@ -125,10 +125,7 @@ def merge(path: Path, dataset: str, name: str, new_row: Dict[str, Any]) -> None:
     table = json.loads(path.read_text()) if path.is_file() else {}
     section = table.setdefault("hidden", {}) if dataset not in DATASETS else table
     section.setdefault(dataset, {})[name] = new_row
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(table, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: fh.write((json.dumps(table, indent=2) + "\n").encode()))
 
 
 def main(argv: List[str] | None = None) -> Dict[str, Dict[str, Dict[str, Any]]]:
