@@ -30,19 +30,23 @@ browser-deps:
 
 # Every unit test and every notebook (nbval, lax) at GANLIB_SCALE=smoke, two workers, one notebook per worker,
 # one thread each (two workers on two cores: more threads only fight over the cores); -rs lists every skipped
-# test with its reason (no Chromium, no CUDA device). Beside it, in a pytest process of its own, the browser
-# tests (tests/browser/: JupyterLab in Chromium) and the site build at smoke (tests/test_site.py): run in one
-# process with the Trainer's Ctrl-C tests, those tests twice stopped receiving their own SIGINT (cause not
-# found yet). Its log is printed at the end; make test fails if either fails.
-PYTEST := GANLIB_SCALE=smoke MPLBACKEND=Agg OMP_NUM_THREADS=1 $(BIN)/python -m pytest -p no:cacheprovider -rs
-SIDE_TESTS := tests/browser tests/test_site.py
+# test with its reason (no Chromium, no CUDA device). nbval's kernels draw inline, as a learner's do (no
+# MPLBACKEND here; the unit tests pick Agg in tests/conftest.py), and tests/keep_executed.py keeps each executed
+# notebook in build/executed/, from which the site test then builds the course's pages without running any
+# chapter again. Beside the main run, in a pytest process of its own, the browser tests (tests/browser/:
+# JupyterLab in Chromium): run in one process with the Trainer's Ctrl-C tests, those tests twice stopped
+# receiving their own SIGINT (cause not found yet). Their log is printed at the end; make test fails if any fails.
+PYTEST := GANLIB_SCALE=smoke OMP_NUM_THREADS=1 $(BIN)/python -m pytest -p no:cacheprovider -rs
+KEPT := build/executed
 test: install browser-deps
-	@mkdir -p build
-	@$(PYTEST) $(SIDE_TESTS) > build/side-tests.log 2>&1 & side=$$!; \
-	$(PYTEST) -n 2 --dist loadfile --nbval-lax $(addprefix --ignore=,$(SIDE_TESTS)) tests notebooks; main=$$?; \
+	@mkdir -p build && rm -rf $(KEPT)
+	@$(PYTEST) tests/browser > build/side-tests.log 2>&1 & side=$$!; \
+	GANLIB_KEEP_EXECUTED=$(KEPT) PYTHONPATH=tests $(PYTEST) -p keep_executed -n 2 --dist loadfile --nbval-lax \
+	    --ignore=tests/browser --ignore=tests/test_site.py tests notebooks; main=$$?; \
+	GANLIB_KEEP_EXECUTED=$(KEPT) $(PYTEST) tests/test_site.py; site=$$?; \
 	wait $$side; side_rc=$$?; \
-	echo "== browser tests and site build ($(SIDE_TESTS)), run beside the above:"; cat build/side-tests.log; \
-	exit $$(( main != 0 || side_rc != 0 ))
+	echo "== browser tests (tests/browser), run beside the above:"; cat build/side-tests.log; \
+	exit $$(( main != 0 || site != 0 || side_rc != 0 ))
 
 # Execute every notebook headless at the current GANLIB_SCALE (default: small on CPU, full on GPU);
 # executed copies land in build/ and the stored notebooks stay stripped.

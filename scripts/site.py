@@ -3,12 +3,15 @@
     python scripts/site.py                      # GANLIB_SCALE=small, into build/site/ (what `make site` runs)
     python scripts/site.py --scale smoke        # seconds per chapter (CI)
     python scripts/site.py --out DIR --jobs 1   # elsewhere, one notebook at a time
+    python scripts/site.py --executed build/executed   # render the copies `make test` kept (no second run)
 
 Steps, each on a copy in ``<out>-src/`` (notebooks/ is never written):
 1. copy every notebook; cells tagged ``solution`` also get ``hide-input``, so the page shows their output and a
    toggle that reveals the code;
 2. execute each copy (``--jobs`` at a time, one torch thread each) at ``--scale`` with ``GANLIB_LIVE=0``, so every
-   widget draws its static fallback figure; a cell that fails stops the build;
+   widget draws its static fallback figure; a cell that fails stops the build. With ``--executed DIR`` the
+   copies come from DIR instead (``make test`` keeps nbval's, see tests/keep_executed.py: the same smoke run,
+   static figures, since live drawing is off at smoke) and nothing is executed;
 3. drop widget views from the executed copies (progress bars; a static page has no kernel to run them);
 4. write ``index.md`` (the chapter table: README's "what you will see", the time each chapter took in this
    build) with ``_config.yml`` and ``_toc.yml``, and run ``jupyter-book build`` (no execution; offline);
@@ -26,7 +29,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -129,7 +132,29 @@ def toc(entries: List[Tuple[Path, str, float]]) -> str:
     return "format: jb-book\nroot: index\nchapters:\n" + "".join(f"- file: {p.stem}\n" for p, _, _ in entries)
 
 
-def build(out: Path, scale: str, jobs: int, timeout: int, only: List[str]) -> Dict[str, Any]:
+def _sources(nb: Dict[str, Any]) -> List[str]:
+    return ["".join(cell["source"]) for cell in nb["cells"]]
+
+
+def executed_copy(folder: Path, path: Path, scale: str) -> Tuple[Dict[str, Any], float]:
+    """The copy of ``path`` that a test run executed at ``scale`` and kept in ``folder``, and its seconds."""
+    kept = folder / path.name
+    if not kept.exists():
+        raise SystemExit(f"{kept} is missing: --executed wants every chapter as `make test` keeps them "
+                         f"(GANLIB_KEEP_EXECUTED={folder}); run that, or build without --executed")
+    nb = read(kept)
+    ran = nb.get("metadata", {}).get("ganlib", {})
+    if ran.get("scale") != scale:
+        raise SystemExit(f"{kept} was executed at GANLIB_SCALE={ran.get('scale')!r}, not {scale!r}; "
+                         f"pass --scale {ran.get('scale') or 'smoke'} or build without --executed")
+    if _sources(nb) != _sources(read(path)):
+        raise SystemExit(f"{kept} is not the current {path.name} (a cell changed since it ran); run `make test` "
+                         "again or build without --executed")
+    return nb, float(ran.get("executed_s", 0.0))
+
+
+def build(out: Path, scale: str, jobs: int, timeout: int, only: List[str],
+          executed: Optional[Path] = None) -> Dict[str, Any]:
     """Steps 1-5 of the module docstring; returns what was built (pages, seconds)."""
     start = time.perf_counter()
     src = out.parent / f"{out.name}-src"
@@ -138,23 +163,26 @@ def build(out: Path, scale: str, jobs: int, timeout: int, only: List[str]) -> Di
     paths = [p for p in chapters() if not only or any(p.stem.startswith(o) for o in only)]
     if not paths:
         raise SystemExit(f"no notebook matches {only}")
+    seconds = []
     for path in paths:
-        nb = read(path)
+        nb, took = executed_copy(executed, path, scale) if executed else (read(path), 0.0)
         tag_solutions(nb)
         write(src / path.name, nb)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # each a kernel process of its own
-        seconds = list(pool.map(lambda p: execute(src / p.name, scale, timeout), paths))
+        seconds.append(took)
+    if not executed:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # each a kernel process of its own
+            seconds = list(pool.map(lambda p: execute(src / p.name, scale, timeout), paths))
     entries = []
     for path, took in zip(paths, seconds):
         nb = read(src / path.name)
         drop_widget_views(nb)
         write(src / path.name, nb)
         entries.append((path, title_of(nb), took))
-        print(f"executed {path.name}: {took:.0f} s", flush=True)
+        print(f"{'kept' if executed else 'executed'} {path.name}: {took:.0f} s", flush=True)
     (src / "index.md").write_text(index_page(entries, scale), encoding="utf-8")
     (src / "_config.yml").write_text(CONFIG, encoding="utf-8")
     (src / "_toc.yml").write_text(toc(entries), encoding="utf-8")
-    executed = time.perf_counter() - start
+    prepared = time.perf_counter() - start
     jupyter_book = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]  # the venv's own
     proc = subprocess.run(jupyter_book + ["build", str(src), "--path-output", str(src)], capture_output=True, text=True)
     if proc.returncode:
@@ -162,10 +190,12 @@ def build(out: Path, scale: str, jobs: int, timeout: int, only: List[str]) -> Di
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(src / "_build" / "html", out)
     total = time.perf_counter() - start
-    summary = {"scale": scale, "pages": [p.stem for p in paths], "execute_s": round(executed, 1),
+    summary = {"scale": scale, "pages": [p.stem for p in paths], "execute_s": round(prepared, 1),
+               "reused": bool(executed),
                "total_s": round(total, 1), "chapter_s": {p.stem: round(s, 1) for p, s in zip(paths, seconds)}}
     (out / "build-info.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"site: {out}/index.html ({len(paths)} chapters at {scale}; executing {executed:.0f} s, "
+    print(f"site: {out}/index.html ({len(paths)} chapters at {scale}; {'copying' if executed else 'executing'} "
+          f"{prepared:.0f} s, "
           f"total {total:.0f} s)")
     return summary
 
@@ -177,9 +207,11 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "site", help="where the HTML goes")
     parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (default 2)")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds a cell may run")
+    parser.add_argument("--executed", type=Path, help="render the notebooks `make test` kept here instead of "
+                        "executing them (see tests/keep_executed.py)")
     parser.add_argument("--only", nargs="*", default=[], help="notebook name prefixes, e.g. 05b 10 (default all)")
     args = parser.parse_args(argv)
-    build(args.out.resolve(), args.scale, args.jobs, args.timeout, args.only)
+    build(args.out.resolve(), args.scale, args.jobs, args.timeout, args.only, args.executed)
 
 
 if __name__ == "__main__":

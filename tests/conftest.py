@@ -1,10 +1,13 @@
 """Shared test settings: CPU by default, gpu-marked tests skipped unless CUDA is present."""
 import os
 
+import matplotlib
 import pytest
 import torch
 
 os.environ.setdefault("GANLIB_SCALE", "smoke")
+# The tests draw off screen. Not through MPLBACKEND: nbval's kernels would inherit it and draw nothing inline.
+matplotlib.use("Agg")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -4,6 +4,7 @@ import base64
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -31,8 +32,9 @@ def _load_script():
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site") / "site"
-    # one notebook at a time: under `make test` the other pytest worker has the other core
-    info = _load_script().build(out, "smoke", jobs=1, timeout=600, only=[])
+    # `make test` keeps the notebooks nbval just ran (tests/keep_executed.py): render those, do not run them again
+    kept = os.environ.get("GANLIB_KEEP_EXECUTED", "").strip()
+    info = _load_script().build(out, "smoke", jobs=1, timeout=600, only=[], executed=Path(kept) if kept else None)
     print(f"site at smoke: executing {info['execute_s']} s, total {info['total_s']} s")
     return out, out.parent / "site-src", info
 
@@ -88,3 +90,21 @@ def test_solutions_are_behind_a_toggle_and_the_index_links_every_chapter(site):
         hidden = len(re.findall(r'class="cell tag_solution tag_hide-input', html))
         assert hidden == solutions, f"{chapter.name}: {solutions} solutions, {hidden} hidden behind a toggle"
         assert html.count("Show code cell source") >= solutions
+
+
+def test_a_kept_copy_is_used_only_if_it_is_the_current_notebook_at_the_same_scale(tmp_path):
+    site_build = _load_script()
+    chapter = CHAPTERS[0]
+    nb = json.loads(chapter.read_text(encoding="utf-8"))
+    with pytest.raises(SystemExit, match="missing"):
+        site_build.executed_copy(tmp_path, chapter, "smoke")
+    nb.setdefault("metadata", {})["ganlib"] = {"scale": "small", "executed_s": 12.5}
+    site_build.write(tmp_path / chapter.name, nb)
+    with pytest.raises(SystemExit, match="GANLIB_SCALE='small', not 'smoke'"):
+        site_build.executed_copy(tmp_path, chapter, "smoke")
+    kept, seconds = site_build.executed_copy(tmp_path, chapter, "small")
+    assert seconds == 12.5 and kept["metadata"]["ganlib"]["scale"] == "small"
+    nb["cells"][-1]["source"] = "".join(nb["cells"][-1]["source"]) + "\n# edited after the run"
+    site_build.write(tmp_path / chapter.name, nb)
+    with pytest.raises(SystemExit, match="a cell changed since it ran"):
+        site_build.executed_copy(tmp_path, chapter, "small")
