@@ -16,6 +16,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
 
+import torch
+
 from ganlib.losses import clip_weights_
 
 if TYPE_CHECKING:
@@ -114,7 +116,8 @@ class TimedEvaluate(Evaluate):
     ``on_step_end``: its own evaluations, and whatever runs between steps or between fits (checkpoints, sample
     grids), are not counted. With ``at`` and ``once``: after the first step that brings ``seconds`` to ``at`` or
     more, ``once(trainer)`` is called (before that step's periodic evaluation) and ``result`` becomes
-    ``{'step': trainer.step, 'seconds': seconds, **once(trainer)}``; it stays None until then.
+    ``{'step': trainer.step, 'seconds': seconds, **once(trainer)}``; it stays None until then. ``once`` runs on a
+    fork of the random state, so the training after it does not depend on when the clock reached ``at``.
 
     Cadence, records and checkpoint state are ``Evaluate``'s. The clock is not saved (a resumed run counts from
     0), so a checkpoint moves freely between a ``TimedEvaluate`` and a plain ``Evaluate``. ``clock`` is the time
@@ -140,7 +143,10 @@ class TimedEvaluate(Evaluate):
     def on_step_end(self, trainer: "Trainer", step: int, logs: Optional[Dict[str, float]]) -> None:
         self.seconds += self.clock() - self._started  # first: the evaluations below are not training time
         if self.once is not None and self.result is None and self.seconds >= self.at:
-            self.result = {"step": trainer.step, "seconds": self.seconds, **self.once(trainer)}
+            # the moment is the wall clock's: on its own RNG stream, or the rest of the run would depend on it
+            cuda = [trainer.device.index or 0] if trainer.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=cuda):
+                self.result = {"step": trainer.step, "seconds": self.seconds, **self.once(trainer)}
         super().on_step_end(trainer, step, logs)
 
 

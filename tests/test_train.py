@@ -457,3 +457,20 @@ def test_timed_evaluate_counts_only_training_time_and_fires_once():
     with pytest.raises(ValueError, match="both"):
         TimedEvaluate(lambda tr: {}, every=2, at=1.0)
     assert untimed.result is None
+
+
+def test_timed_evaluates_one_off_score_leaves_the_training_random_stream_alone():
+    # `once` fires at a moment set by the wall clock; drawing its samples from the global RNG would shift every
+    # later latent and D batch, so the rest of a run would depend on how fast the machine was
+    from ganlib.hooks import TimedEvaluate
+
+    def weights_after_training(once):
+        torch.manual_seed(0)
+        hooks = [TimedEvaluate(lambda tr: {}, every=100, at=0.0, once=once)] if once else []
+        trainer = make_trainer(n_critic=1, hooks=hooks)
+        trainer.fit(4)
+        return [p.detach().clone() for p in trainer.G.parameters()]
+
+    untouched = weights_after_training(None)
+    drawing = weights_after_training(lambda tr: {"draw": float(torch.randn(1000).sum())})
+    assert all(torch.equal(a, b) for a, b in zip(untouched, drawing))
