@@ -6,10 +6,11 @@ import importlib.util
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
+
+import repo_files
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -22,11 +23,7 @@ pytestmark = [pytest.mark.slow,
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("site_build", ROOT / "scripts" / "site.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["site_build"] = module
-    spec.loader.exec_module(module)
-    return module
+    return repo_files.load("scripts/site.py", "site_build")
 
 
 @pytest.fixture(scope="module")

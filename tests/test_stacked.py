@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+import repo_files
 from ganlib.data import SamplerSource, mnist
 from ganlib.data.stacked import N_MODES, decode, encode, images_only, stacked_mnist, stacked_sampler
 
@@ -49,14 +50,7 @@ def test_bad_input():
 
 
 def _benchmark_module():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "stacked_mnist.py"
-    spec = importlib.util.spec_from_file_location("stacked_mnist_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return repo_files.load("benchmarks/stacked_mnist.py", "stacked_mnist_benchmark")
 
 
 def test_pacgan_packing_pairs_consecutive_samples():
