@@ -38,6 +38,7 @@ from ganlib.hooks import TimedEvaluate  # noqa: E402
 from ganlib.metrics.classifier import classifier_fd  # noqa: E402
 from ganlib.models import dcgan, pggan  # noqa: E402
 from ganlib.models.stylegan import StyleDiscriminator, StyleGenerator  # noqa: E402
+from ganlib.reference import generate  # noqa: E402
 from ganlib.train import Trainer  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "mnist_families.json"
@@ -82,10 +83,10 @@ def trainers(data: TensorSource, cfg: dict, device: torch.device) -> Dict[str, C
 
 @torch.no_grad()
 def samples(trainer: Trainer, n: int, seed: int) -> Tensor:
-    """``n`` EMA samples from fixed latents (their own RNG: evaluating does not move training's)."""
+    """``n`` EMA samples in [-1, 1] as every model in the course is scored (``ganlib.reference.generate``): latents
+    and StyleGAN's noise images from their own seeded RNG, so evaluating does not move training's."""
     G = trainer.G_ema if trainer.G_ema is not None else trainer.G
-    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)).to(trainer.device)
-    return torch.cat([G(z[i:i + 250]) for i in range(0, n, 250)]).cpu()
+    return generate(G, "style" if isinstance(G, StyleGenerator) else "unconditional", n, seed=seed)
 
 
 def run(scale: str, seed: int = 0, families: Optional[List[str]] = None) -> Dict[str, dict]:

@@ -64,3 +64,16 @@ def test_committed_results_have_the_documented_shape():
         assert rows[name]["kind"] == "model" and rows[name]["steps"] == table["settings"]["steps"]
         assert rows[name]["fd"] == rows[name]["curve"]["fd"][-1] and rows[name]["seconds"] > 0
     assert path.with_suffix(".png").is_file()
+
+
+def test_samples_are_clamped_seeded_and_leave_the_training_rng_alone():
+    bench = _bench()
+    data = bench.TensorSource(torch.rand(64, 1, 32, 32) * 2 - 1, batch_size=8, seed=0)
+    trainer = bench.trainers(data, bench.SETTINGS["smoke"], torch.device("cpu"))["StyleGAN"]()
+    with torch.no_grad():  # push the linear output past [-1, 1], where a score must see the clamped image
+        trainer.G_ema.synthesis.to_rgb.bias.fill_(3.0)
+    state = torch.get_rng_state()
+    first, again = bench.samples(trainer, 8, seed=5), bench.samples(trainer, 8, seed=5)
+    assert torch.equal(torch.get_rng_state(), state)  # StyleGAN's noise images too come from the seeded stream
+    assert torch.equal(first, again) and not torch.equal(first, bench.samples(trainer, 8, seed=6))
+    assert first.min() >= -1 and first.max() == 1

@@ -459,3 +459,17 @@ def test_explorers_recompute_when_a_control_changes():
     assert noise.std.max() == 0
     with pytest.raises(ValueError, match="seeds"):
         mixer.controls["rows"].value = "1, two"
+
+
+def test_given_noise_leaves_the_global_rng_alone():
+    # reference.generate seeds its own noise: sampling a reference model must not shift the caller's random stream
+    G = StyleGenerator(resolution=8, fmap_base=64, fmap_max=8, mapping_depth=1).eval()
+    gen = torch.Generator().manual_seed(0)
+    z, noise = torch.randn(2, G.z_dim, generator=gen), G.synthesis.make_noise(2, "random", generator=gen)
+    state = torch.get_rng_state()
+    with torch.no_grad():
+        G(z, noise=noise)
+    assert torch.equal(torch.get_rng_state(), state)
+    with torch.no_grad():
+        G(z, noise=noise[:-1] + [None])  # one layer left to the default: that one is drawn
+    assert not torch.equal(torch.get_rng_state(), state)

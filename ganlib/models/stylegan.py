@@ -240,7 +240,8 @@ class SynthesisNetwork(OptionalStageMixin, nn.Module):
             raise ValueError(f"ws must be (N, {self.num_layers}, w_dim), got {tuple(ws.shape)}")
         if noise is not None and len(noise) != self.num_layers:
             raise ValueError(f"noise must be a list of {self.num_layers} tensors (one per layer), got {len(noise)}")
-        defaults = self.make_noise(ws.shape[0], noise_mode)
+        drawn = noise is None or any(n is None for n in noise)  # given noise leaves the global RNG alone
+        defaults = self.make_noise(ws.shape[0], noise_mode) if drawn else [None] * self.num_layers
         level, alpha = self.stage
         x = previous = self.const.expand(ws.shape[0], -1, -1, -1)
         for i, layer in enumerate(self.layers[:2 * (level + 1)]):  # two layers per resolution up to the top one
@@ -291,8 +292,7 @@ class StyleGenerator(nn.Module):
     ``style_mixing_prob``; eval mode: truncation when ``psi`` < 1. Paper: z_dim = w_dim = 512, mapping 8 x 512 at
     ``mapping_lr_mul`` 0.01, mixing 0.9, beta 0.995 (small defaults, for CPU). ``const_init``: 'ones' (official)
     or 'randn'; ``modulation``: 'adain' (``StyleLayer``) or 'demod' (StyleGAN2, ``ModulatedStyleLayer``);
-    ``progressive``: grow from 4x4 with a ``ProgressiveSchedule`` and ``StyleDiscriminator(progressive=True)``.
-    """
+    ``progressive``: grow from 4x4 with a ``ProgressiveSchedule`` and ``StyleDiscriminator(progressive=True)``."""
 
     def __init__(self, z_dim: int = 64, w_dim: int = 64, mapping_depth: int = 8, mapping_width: Optional[int] = None,
                  mapping_lr_mul: float = 0.01, resolution: int = 32, img_channels: int = 3, fmap_base: int = 1024,
