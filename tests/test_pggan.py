@@ -19,19 +19,22 @@ def _nets(mbstd: int = 4, up: str = "nearest", seed: int = 0):
     return G, D
 
 
+def _through_the_fade(net, x, level, alpha):
+    """net(x) at the end of level - 1's phase, then at alpha 0, 1 and ``alpha`` of level's fade-in."""
+    outputs = []
+    with torch.no_grad():
+        for stage in [(level - 1, 1.0), (level, 0.0), (level, 1.0), (level, alpha)]:
+            net.set_stage(*stage)
+            outputs.append(net(x))
+    return outputs
+
+
 @pytest.mark.parametrize("level", [1, 2])
 def test_generator_fade_endpoints(level):
     G, _ = _nets()
     z = torch.randn(4, 8)
+    old_only, at0, at1, mid = _through_the_fade(G, z, level, 0.25)
     with torch.no_grad():
-        G.set_stage(level - 1, 1.0)
-        old_only = G(z)
-        G.set_stage(level, 0.0)
-        at0 = G(z)
-        G.set_stage(level, 1.0)
-        at1 = G(z)
-        G.set_stage(level, 0.25)
-        mid = G(z)
         # the new path by hand: features of the previous resolution, the new block, its to-RGB, up to 16x16
         x = G.blocks[0](G.latent_norm(z))
         for block in G.blocks[1:level]:
@@ -62,15 +65,7 @@ def test_generator_alpha_decides_which_weights_matter():
 def test_discriminator_fade_endpoints(level):
     _, D = _nets()
     x = torch.randn(8, 3, 16, 16)
-    with torch.no_grad():
-        D.set_stage(level - 1, 1.0)
-        old_only = D(x)
-        D.set_stage(level, 0.0)
-        at0 = D(x)
-        D.set_stage(level, 1.0)
-        at1 = D(x)
-        D.set_stage(level, 0.5)
-        mid = D(x)
+    old_only, at0, at1, mid = _through_the_fade(D, x, level, 0.5)
     assert torch.equal(at0, old_only)
     assert not torch.allclose(at1, old_only)
     # D is nonlinear after the blend, so check the blend point itself: perturbing the old from-RGB
