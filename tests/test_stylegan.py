@@ -473,3 +473,40 @@ def test_given_noise_leaves_the_global_rng_alone():
     with torch.no_grad():
         G(z, noise=noise[:-1] + [None])  # one layer left to the default: that one is drawn
     assert not torch.equal(torch.get_rng_state(), state)
+
+
+def _hand_blur(x: torch.Tensor) -> torch.Tensor:
+    k = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16  # [1, 2, 1] outer [1, 2, 1]
+    return F.conv2d(x, k.expand(x.shape[1], 1, 3, 3), padding=1, groups=x.shape[1])
+
+
+@pytest.mark.parametrize("Layer", [StyleLayer, ModulatedStyleLayer])
+def test_blur_false_drops_only_the_low_pass_after_upsampling(Layer):
+    torch.manual_seed(0)
+    blurred, sharp = Layer(4, 4, 8, upsample=True), Layer(4, 4, 8, upsample=True, blur=False)
+    sharp.load_state_dict(blurred.state_dict())  # the filter holds no weights: same parameters, same keys
+    with torch.no_grad():
+        blurred.bias.normal_(), blurred.noise.weight.normal_()
+        sharp.load_state_dict(blurred.state_dict())
+    x, w, noise = torch.randn(2, 4, 4, 4), torch.randn(2, 8), torch.randn(2, 1, 8, 8)
+    conv = blurred.convolve(F.interpolate(x, scale_factor=2, mode="nearest"), w)
+
+    def rest(h):
+        return F.leaky_relu(h + blurred.noise.weight.view(1, -1, 1, 1) * noise + blurred.bias.view(1, -1, 1, 1), 0.2)
+
+    assert torch.allclose(sharp.features(x, w, noise), rest(conv), atol=1e-5)
+    assert torch.allclose(blurred.features(x, w, noise), rest(_hand_blur(conv)), atol=1e-5)
+
+
+def test_blur_false_removes_every_filter_and_keeps_the_weights():
+    G, G_sharp = small_G(modulation="demod"), small_G(modulation="demod", blur=False)
+    D, D_sharp = StyleDiscriminator(resolution=16, fmap_base=128, fmap_max=8), \
+        StyleDiscriminator(resolution=16, fmap_base=128, fmap_max=8, blur=False)
+    G_sharp.load_state_dict(G.state_dict()), D_sharp.load_state_dict(D.state_dict())
+    blurs = [sum(type(m).__name__ == "Blur" for m in net.modules()) for net in (G, G_sharp, D, D_sharp)]
+    assert blurs == [2, 0, 2, 0]  # G: one per upsampling (8x8, 16x16); D: one per block (16 -> 8, 8 -> 4)
+    block = D_sharp.blocks[0]
+    z = torch.randn(2, block.conv0.weight.shape[1], 16, 16)
+    by_hand = F.leaky_relu(F.avg_pool2d(block.conv1(F.leaky_relu(block.conv0(z), 0.2)), 2), 0.2)
+    assert torch.allclose(block(z), by_hand, atol=1e-5)
+    assert not torch.allclose(D.blocks[0](z), by_hand, atol=1e-3)

@@ -13,6 +13,7 @@ blurs before downsampling as G blurs after upsampling (Sec. 2). Train it with ``
 ``modulation="demod"`` swaps AdaIN for StyleGAN2's weight demodulation (Karras et al. 2020, Sec. 2.2), which
 removes AdaIN's "droplets" (``ganlib.experiments.stylegan.droplet_ratios``). ``progressive=True`` on both
 networks grows them from 4x4 as the paper did (``ganlib.progressive``); the default is StyleGAN2's fixed size.
+``blur=False`` on either network drops its low-pass filters (an ablation the chapter-10 reference recipe measures).
 """
 from __future__ import annotations
 
@@ -98,20 +99,17 @@ class NoiseInjection(nn.Module):
 # --- the style layer: AdaIN (StyleGAN) or a modulated convolution (StyleGAN2) -------------------------
 
 class _SynthesisLayer(nn.Module):
-    """Both style layers (Fig. 1b): (upsample) -> convolve -> (blur) -> noise -> bias -> LeakyReLU -> restyle.
-    Subclasses say where w enters: ``convolve(x, w)``, ``restyle(features, w)``; ``features`` are the maps whose
-    statistics AdaIN overwrites (what ``droplet_ratios`` reads)."""
+    """Both style layers (Fig. 1b): (upsample) -> convolve -> (blur) -> noise -> bias -> LeakyReLU -> restyle, w
+    entering in ``convolve(x, w)`` and ``restyle(features, w)``; ``features``: the maps AdaIN renormalises."""
 
-    def _add_noise_and_bias(self, channels: int, upsample: bool) -> None:
+    def _add_noise_and_bias(self, channels: int, upsample: bool, blur: bool) -> None:
         self.upsample = upsample
-        self.blur = Blur() if upsample else None  # blur after upsampling (Sec. 2, official upscale2d_conv2d)
+        self.blur = Blur() if upsample and blur else nn.Identity()  # low-pass after upsampling (Sec. 2)
         self.noise = NoiseInjection(channels)
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def features(self, x: Tensor, w: Tensor, noise: Tensor) -> Tensor:
-        x = self.convolve(upsample2x(x) if self.upsample else x, w)
-        if self.blur is not None:
-            x = self.blur(x)
+        x = self.blur(self.convolve(upsample2x(x) if self.upsample else x, w))
         return F.leaky_relu(self.noise(x, noise) + self.bias.view(1, -1, 1, 1), 0.2)
 
     def forward(self, x: Tensor, w: Tensor, noise: Tensor) -> Tensor:
@@ -122,11 +120,11 @@ class StyleLayer(_SynthesisLayer):
     """StyleGAN's layer: (upsample, conv, blur) -> noise -> bias -> LeakyReLU -> AdaIN(w) (Fig. 1b)."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, upsample: bool = False,
-                 conv: bool = True) -> None:
+                 blur: bool = True, conv: bool = True) -> None:
         super().__init__()
         self.conv = EqualizedConv2d(in_channels, out_channels, 3, bias=False) if conv else None
         self.adain = AdaIN(out_channels, w_dim)
-        self._add_noise_and_bias(out_channels, upsample)
+        self._add_noise_and_bias(out_channels, upsample, blur)
 
     @classmethod
     def on_constant(cls, channels: int, w_dim: int) -> StyleLayer:
@@ -168,10 +166,11 @@ class ModulatedStyleLayer(_SynthesisLayer):
     """StyleGAN2's layer (Sec. 2.2, Fig. 2c): (upsample) -> modulated conv(w) -> (blur) -> noise -> bias ->
     LeakyReLU * sqrt(2). The style is in the weights, so nothing normalises the features afterwards."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, upsample: bool = False) -> None:
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, upsample: bool = False,
+                 blur: bool = True) -> None:
         super().__init__()
         self.conv = ModulatedConv2d(in_channels, out_channels, w_dim)
-        self._add_noise_and_bias(out_channels, upsample)
+        self._add_noise_and_bias(out_channels, upsample, blur)
 
     @classmethod
     def on_constant(cls, channels: int, w_dim: int) -> ModulatedStyleLayer:
@@ -197,7 +196,7 @@ class SynthesisNetwork(OptionalStageMixin, nn.Module):
 
     def __init__(self, w_dim: int = 64, resolution: int = 32, img_channels: int = 3, fmap_base: int = 1024,
                  fmap_max: int = 64, const_init: str = "ones", modulation: str = "adain",
-                 progressive: bool = False) -> None:
+                 progressive: bool = False, blur: bool = True) -> None:
         super().__init__()
         ch = _channels(resolution, fmap_base, fmap_max)
         if const_init not in ("ones", "randn"):
@@ -209,7 +208,7 @@ class SynthesisNetwork(OptionalStageMixin, nn.Module):
         Layer = STYLE_LAYERS[modulation]
         layers = [Layer.on_constant(ch[0], w_dim), Layer(ch[0], ch[0], w_dim)]
         for c_in, c_out in zip(ch, ch[1:]):
-            layers += [Layer(c_in, c_out, w_dim, upsample=True), Layer(c_out, c_out, w_dim)]
+            layers += [Layer(c_in, c_out, w_dim, upsample=True, blur=blur), Layer(c_out, c_out, w_dim)]
         self.layers, self.num_layers = nn.ModuleList(layers), len(layers)
         self.to_rgb = EqualizedConv2d(ch[-1], img_channels, 1, gain=1.0)
         if progressive:  # toRGB for 4x4 .. resolution/2; the top one is ``to_rgb``
@@ -297,7 +296,8 @@ class StyleGenerator(nn.Module):
     def __init__(self, z_dim: int = 64, w_dim: int = 64, mapping_depth: int = 8, mapping_width: Optional[int] = None,
                  mapping_lr_mul: float = 0.01, resolution: int = 32, img_channels: int = 3, fmap_base: int = 1024,
                  fmap_max: int = 64, style_mixing_prob: float = 0.9, w_avg_beta: float = 0.995,
-                 const_init: str = "ones", modulation: str = "adain", progressive: bool = False) -> None:
+                 const_init: str = "ones", modulation: str = "adain", progressive: bool = False,
+                 blur: bool = True) -> None:
         super().__init__()
         check_img_channels(img_channels)
         if not (0.0 <= style_mixing_prob <= 1.0 and 0.0 <= w_avg_beta < 1.0):
@@ -305,7 +305,7 @@ class StyleGenerator(nn.Module):
                              f"got {style_mixing_prob}, {w_avg_beta}")
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_depth, mapping_width, mapping_lr_mul)
         self.synthesis = SynthesisNetwork(w_dim, resolution, img_channels, fmap_base, fmap_max, const_init, modulation,
-                                          progressive)
+                                          progressive, blur)
         self.register_buffer("w_avg", torch.zeros(w_dim))
         self.num_layers = self.synthesis.num_layers
         self.z_dim, self.w_dim, self.resolution, self.img_channels = z_dim, w_dim, resolution, img_channels
@@ -350,10 +350,10 @@ class StyleGenerator(nn.Module):
 class DiscriminatorBlock(nn.Module):
     """conv3x3 -> LReLU -> blur -> conv3x3 -> 2x2 average pool -> LReLU (PGGAN's D block, blurred as in StyleGAN)."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, blur: bool = True) -> None:
         super().__init__()
         self.conv0 = EqualizedConv2d(in_channels, in_channels, 3)
-        self.blur = Blur()
+        self.blur = Blur() if blur else nn.Identity()
         self.conv1 = EqualizedConv2d(in_channels, out_channels, 3)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -367,7 +367,7 @@ class StyleDiscriminator(OptionalStageMixin, nn.Module):
     and only the blocks from there down run, the new one faded in by ``alpha`` (PGGAN Sec. 2)."""
 
     def __init__(self, resolution: int = 32, img_channels: int = 3, fmap_base: int = 1024, fmap_max: int = 64,
-                 mbstd_group_size: int = 4, progressive: bool = False) -> None:
+                 mbstd_group_size: int = 4, progressive: bool = False, blur: bool = True) -> None:
         super().__init__()
         ch = _channels(resolution, fmap_base, fmap_max)  # at 4x4, 8x8, ..., resolution
         check_img_channels(img_channels)
@@ -375,7 +375,7 @@ class StyleDiscriminator(OptionalStageMixin, nn.Module):
         if progressive:  # fromRGB for 4x4 .. resolution/2
             self.from_rgb_lower = nn.ModuleList(EqualizedConv2d(img_channels, c, 1) for c in ch[:-1])
         down = ch[::-1]  # from the top resolution down to 8x8, each block halving the side
-        self.blocks = nn.Sequential(*[DiscriminatorBlock(c_in, c_out) for c_in, c_out in zip(down, down[1:])])
+        self.blocks = nn.Sequential(*[DiscriminatorBlock(c_in, c_out, blur) for c_in, c_out in zip(down, down[1:])])
         self.mbstd = MinibatchStdDev(mbstd_group_size)
         self.conv = EqualizedConv2d(ch[0] + 1, ch[0], 3)
         self.fc = EqualizedLinear(ch[0] * 16, ch[0])
